@@ -1,0 +1,1 @@
+"""hetero's built-in backends (imported as ``hetero.backends``), each registered as a plugin."""

@@ -1,0 +1,57 @@
+"""The host CPU backend (x86_64 and aarch64, one code path): host memory, figures measured here."""
+
+from __future__ import annotations
+
+from hetero.backends.cpu.hostinfo import HostInfo, read_host_info
+from hetero.backends.cpu.microbench import cache_key, measure
+
+from hetero.backend import HostMemoryBackend
+from hetero.cache import cached
+from hetero.device import Device, DeviceProfile
+from hetero.hookspecs import hookimpl
+
+HETERO_PLUGIN_API = 1
+
+
+def profile_source(sources: dict[str, str]) -> str:
+    power = sources.get("active_w", "")
+    if power.startswith("measured"):
+        return "measured"
+    return "measured (peak, bandwidth, launch); power modeled: no RAPL counters"
+
+
+def host_device(info: HostInfo, figures: dict) -> Device:
+    """The ``cpu:0`` device from the host description and its (cached) measured figures."""
+    profile = DeviceProfile(
+        name="host-cpu", kind="cpu", arch=info.arch, description=info.name,
+        peak_gflops=figures["peak_gflops"], mem_bandwidth_gbs=figures["mem_bandwidth_gbs"],
+        active_w=figures["active_w"], idle_w=figures["idle_w"],
+        launch_overhead_us=figures["launch_overhead_us"], unified_memory=True,
+        memory_bytes=info.memory_bytes, source=profile_source(figures["sources"]),
+        sources={**figures["sources"], "memory_bytes": "measured: /proc/meminfo MemTotal"},
+        default_link="shared")
+    return Device(
+        id="cpu:0", name=info.name, backend="cpu", kind="cpu", arch=info.arch,
+        memory_bytes=info.memory_bytes, profile=profile, features=info.features,
+        info={"cores": info.cores, "board": info.board, "measured_at": figures["measured_at"]})
+
+
+class CPUBackend(HostMemoryBackend):
+    """The machine hetero runs on, as one device; its buffers are NumPy arrays."""
+
+    name = "cpu"
+
+    def __init__(self) -> None:
+        self._device: Device | None = None
+
+    def discover(self) -> list[Device]:
+        if self._device is None:
+            info = read_host_info()
+            self._device = host_device(info, cached("cpu-profile", cache_key(info),
+                                                    lambda: measure(info)))
+        return [self._device]
+
+
+@hookimpl
+def hetero_backends() -> list[CPUBackend]:
+    return [CPUBackend()]

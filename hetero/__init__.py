@@ -1,0 +1,83 @@
+"""hetero: heterogeneous hardware as one machine.
+
+``import hetero`` is light: it loads no plugin and probes no hardware. Discovery runs on the
+first call that needs devices (``hetero.devices()``, ``hetero.device(...)``, ``hetero.asarray``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from hetero import sim
+from hetero.array import Array, asarray, empty, from_dlpack, zeros
+from hetero.backend import Backend
+from hetero.catalogue import LinkProfile
+from hetero.device import Device, DeviceProfile
+from hetero.discovery import BackendStatus, DeviceEvent, default_registry
+from hetero.errors import (
+    DeviceLost,
+    DeviceMismatch,
+    DeviceNotFound,
+    HeteroError,
+    KernelCompileError,
+    ModelError,
+    PlanInfeasible,
+    PluginError,
+    UnsupportedOp,
+)
+from hetero.hookspecs import PLUGIN_API_VERSION, hookimpl
+from hetero.queue import Event, Queue, Work
+from hetero.selector import Selector
+
+__version__ = "0.1.0"
+
+
+def devices() -> list[Device]:
+    """Every device all backends discovered now, plus those attached since."""
+    return default_registry().devices()
+
+
+def device(selector: Selector) -> Device:
+    """The device a selector names ("cpu", "gpu:1", "cuda,cpu", a callable), else DeviceNotFound."""
+    return default_registry().device(selector)
+
+
+def rescan() -> list[DeviceEvent]:
+    """Ask every backend again what it sees; returns the add/remove events that resulted."""
+    return default_registry().rescan()
+
+
+def on_device_event(callback: Callable[[DeviceEvent], Any]) -> Callable[[], None]:
+    """Call ``callback(DeviceEvent)`` whenever a device is added or removed; returns unsubscribe."""
+    return default_registry().subscribe(callback)
+
+
+def plugin_errors() -> list[PluginError]:
+    """Every plugin failure so far: import, API version, registration, discovery."""
+    return default_registry().errors()
+
+
+def backend_status() -> list[BackendStatus]:
+    """Each loaded backend's state: "ok", "unavailable" (with the pip fix) or "error"."""
+    return default_registry().statuses()
+
+
+def profiles() -> dict[str, DeviceProfile]:
+    """The hardware catalogue the simulated backend and the cost model use, by profile name."""
+    return dict(default_registry().catalogue()[0])
+
+
+def links() -> dict[str, LinkProfile]:
+    """The catalogued interconnect presets, by name ("pcie4", "usb3", "5g", …)."""
+    return dict(default_registry().catalogue()[1])
+
+
+__all__ = [
+    "PLUGIN_API_VERSION", "Array", "Backend", "BackendStatus", "Device", "DeviceEvent",
+    "DeviceLost", "DeviceMismatch", "DeviceNotFound", "DeviceProfile", "Event", "HeteroError",
+    "KernelCompileError", "LinkProfile", "ModelError", "PlanInfeasible", "PluginError", "Queue",
+    "Selector", "UnsupportedOp", "Work", "asarray", "backend_status", "device", "devices", "empty",
+    "from_dlpack", "hookimpl", "links", "on_device_event", "plugin_errors", "profiles", "rescan",
+    "sim", "zeros",
+]

@@ -1,0 +1,98 @@
+"""The backend contract: what every backend, built-in or third-party, fills in.
+
+Modelled on tinygrad's small backends: discovery, an allocator (allocate / copy in / copy out),
+and execution. Optional abilities (compiling kernels, subgraphs, power telemetry) default to
+"unsupported" with a message saying so; later layers add their own optional methods here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from hetero.errors import UnsupportedOp
+
+if TYPE_CHECKING:
+    from hetero.device import Device
+
+
+class Backend:
+    """Base class of every backend. Subclasses set ``name`` and implement ``discover``."""
+
+    #: Unique backend name, used in device ids, selectors and HETERO_BACKENDS.
+    name: ClassVar[str] = ""
+    #: The pip extra that installs this backend's dependencies (``hetero[<extra>]``).
+    extra: ClassVar[str | None] = None
+    #: Modules that must be importable for the backend to work.
+    requires: ClassVar[tuple[str, ...]] = ()
+    #: True when the devices compute on the host and only model the target's figures.
+    simulated: ClassVar[bool] = False
+
+    def unavailable_reason(self) -> str | None:
+        """Why this backend cannot run here (with the fix), or None when it can."""
+        for module in self.requires:
+            if importlib.util.find_spec(module) is None:
+                fix = (f"pip install 'hetero[{self.extra}]'" if self.extra
+                       else f"pip install {module}")
+                return f"{module} is not installed: {fix}"
+        return None
+
+    def discover(self) -> list[Device]:
+        """The devices present now. Called on every registry scan; may be called again later."""
+        raise NotImplementedError
+
+    # -- memory ------------------------------------------------------------------------------
+    def allocate(self, device: Device, shape: tuple[int, ...], dtype: np.dtype) -> Any:
+        """Uninitialised device memory for an array of ``shape`` and ``dtype``."""
+        raise UnsupportedOp(f"backend {self.name} cannot allocate memory")
+
+    def from_host(self, device: Device, host: np.ndarray) -> Any:
+        """Copy a host array onto the device; returns the backend's buffer."""
+        raise UnsupportedOp(f"backend {self.name} cannot copy data to its devices")
+
+    def to_host(self, device: Device, buffer: Any, shape: tuple[int, ...],
+                dtype: np.dtype) -> np.ndarray:
+        """Copy a device buffer back into a new host array."""
+        raise UnsupportedOp(f"backend {self.name} cannot copy data from its devices")
+
+    def host_view(self, buffer: Any) -> np.ndarray | None:
+        """The buffer as a host array without copying, when it lives in host memory; else None."""
+        return None
+
+    # -- execution ---------------------------------------------------------------------------
+    def execute(self, device: Device, fn: Callable[..., Any], args: Sequence[Any],
+                kwargs: dict[str, Any]) -> Any:
+        """Run ``fn`` on the device's queue with backend-native buffers in place of Arrays."""
+        raise UnsupportedOp(f"backend {self.name} cannot run host callables")
+
+    def modeled_cost(self, device: Device, work: Any) -> dict[str, Any] | None:
+        """Modeled time/energy of a work item (simulated backends); None when not modeled."""
+        return None
+
+    def power_w(self, device: Device) -> float | None:
+        """Instantaneous measured power draw in watts, where the hardware tells; else None."""
+        return None
+
+
+class HostMemoryBackend(Backend):
+    """A backend whose buffers are host NumPy arrays (the CPU, and devices simulated on it)."""
+
+    def allocate(self, device: Device, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        return np.empty(shape, dtype=dtype)
+
+    def from_host(self, device: Device, host: np.ndarray) -> np.ndarray:
+        return np.array(host, copy=True, order="C")
+
+    def to_host(self, device: Device, buffer: np.ndarray, shape: tuple[int, ...],
+                dtype: np.dtype) -> np.ndarray:
+        return buffer.copy()
+
+    def host_view(self, buffer: np.ndarray) -> np.ndarray:
+        return buffer
+
+    def execute(self, device: Device, fn: Callable[..., Any], args: Sequence[Any],
+                kwargs: dict[str, Any]) -> Any:
+        return fn(*args, **kwargs)

@@ -1,0 +1,55 @@
+"""The exception tree: every hetero failure is a ``HeteroError`` saying what, where, how to fix."""
+
+from __future__ import annotations
+
+
+class HeteroError(Exception):
+    """Base of every error hetero raises on purpose."""
+
+
+class DeviceNotFound(HeteroError, LookupError):
+    """A selector matched no device; the message lists the devices that do exist."""
+
+
+class DeviceLost(HeteroError):
+    """A device went away (unplugged, detached) while data or work still referred to it."""
+
+
+class DeviceMismatch(HeteroError, ValueError):
+    """One launch was handed arrays that live on different devices (compute follows data)."""
+
+
+class UnsupportedOp(HeteroError, NotImplementedError):
+    """A backend cannot do what was asked of it on this device."""
+
+
+class ModelError(HeteroError, ValueError):
+    """An ONNX model is malformed or unsafe to load."""
+
+
+class KernelCompileError(HeteroError):
+    """A ``@hetero.kernel`` function falls outside the kernel language or failed to build."""
+
+
+class PlanInfeasible(HeteroError):
+    """No placement meets the constraints; says which constraint binds."""
+
+
+class PluginError(HeteroError):
+    """A plugin failed to import, declared the wrong API version, or raised during discovery.
+
+    ``plugin`` names the plugin, ``stage`` says when it failed ("import", "api-version",
+    "register", "discover", "unavailable") and ``detail`` carries the cause.
+    """
+
+    STAGES = {"import": "failed to import", "api-version": "was refused",
+              "register": "failed to register", "discover": "raised during discovery",
+              "unavailable": "is unavailable"}
+
+    def __init__(self, plugin: str, stage: str, detail: str):
+        self.plugin, self.stage, self.detail = plugin, stage, detail
+        what = self.STAGES.get(stage, f"raised in {stage}")
+        super().__init__(f"plugin {plugin!r} {what}: {detail}")
+
+    def as_dict(self) -> dict[str, str]:
+        return {"plugin": self.plugin, "stage": self.stage, "detail": self.detail}

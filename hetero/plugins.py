@@ -1,0 +1,140 @@
+"""Loading plugins of the ``hetero`` entry-point group, with version checks and isolation."""
+
+from __future__ import annotations
+
+import os
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+import pluggy
+
+from hetero import hookspecs
+from hetero.errors import PluginError
+from hetero.hookspecs import PLUGIN_API_VERSION, PROJECT
+
+#: The distribution whose entry points count as built-in.
+BUILTIN_DISTRIBUTION = "hetero"
+#: Built-in backends load (and so list and select) in this order; third-party plugins follow.
+BUILTIN_ORDER = ("cpu", "cuda", "opencl", "tvm", "sim")
+#: The module attribute in which a plugin states the plugin-API version it targets.
+API_ATTRIBUTE = "HETERO_PLUGIN_API"
+
+
+def describe_exception(exc: BaseException) -> str:
+    """One line naming the exception and the innermost frame that raised it."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" ({frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def autoload_disabled(env: Mapping[str, str]) -> bool:
+    return env.get("HETERO_DISABLE_PLUGIN_AUTOLOAD", "").strip().lower() in {"1", "true", "yes"}
+
+
+def is_builtin(ep: EntryPoint) -> bool:
+    dist = getattr(ep, "dist", None)
+    return dist is not None and dist.name == BUILTIN_DISTRIBUTION
+
+
+def load_order(ep: EntryPoint) -> tuple[int, int, str]:
+    """Built-ins first in BUILTIN_ORDER, then third-party plugins by name: deterministic."""
+    if is_builtin(ep):
+        rank = BUILTIN_ORDER.index(ep.name) if ep.name in BUILTIN_ORDER else len(BUILTIN_ORDER)
+        return (0, rank, ep.name)
+    return (1, 0, ep.name)
+
+
+def api_version_error(name: str, plugin: Any) -> PluginError | None:
+    """The refusal for a plugin that targets another plugin-API version, or None if it fits."""
+    declared = getattr(plugin, API_ATTRIBUTE, None)
+    if declared is None:
+        return PluginError(
+            name, "api-version",
+            f"it does not declare {API_ATTRIBUTE}; add `{API_ATTRIBUTE} = {PLUGIN_API_VERSION}` "
+            f"to the plugin module (this hetero provides plugin API {PLUGIN_API_VERSION})")
+    if declared != PLUGIN_API_VERSION:
+        return PluginError(
+            name, "api-version",
+            f"it targets hetero plugin API {declared}, but this hetero provides plugin API "
+            f"{PLUGIN_API_VERSION}; install a version of the plugin built for API "
+            f"{PLUGIN_API_VERSION}, or a hetero that provides API {declared}")
+    return None
+
+
+@dataclass
+class PluginSet:
+    """The registered plugins and every failure met while loading or calling them."""
+
+    manager: pluggy.PluginManager
+    errors: list[PluginError] = field(default_factory=list)
+
+    def register(self, name: str, plugin: Any) -> None:
+        """Register one plugin object after checking its API version; failures become errors."""
+        refusal = api_version_error(name, plugin)
+        if refusal is not None:
+            self.errors.append(refusal)
+            return
+        if self.manager.has_plugin(name):
+            self.errors.append(PluginError(name, "register", "another plugin has this name"))
+            return
+        try:
+            self.manager.register(plugin, name=name)
+        except Exception as exc:  # pluggy validation: unknown hook, bad signature
+            self.errors.append(PluginError(name, "register", describe_exception(exc)))
+
+    def call_each(self, hook: str, **kwargs: Any) -> Iterator[tuple[str, Any]]:
+        """Call one hook on every plugin separately, so one raising plugin spoils nothing else.
+
+        Yields (plugin name, result) in registration order; a raising implementation is
+        recorded in ``errors`` with stage = the hook name.
+        """
+        caller = getattr(self.manager.hook, hook)
+        for impl in caller.get_hookimpls():  # registration order
+            try:
+                result = impl.function(**{a: kwargs[a] for a in impl.argnames})
+            except Exception as exc:
+                self.errors.append(PluginError(impl.plugin_name, hook, describe_exception(exc)))
+                continue
+            if result is not None:
+                yield impl.plugin_name, result
+
+
+def new_manager() -> pluggy.PluginManager:
+    manager = pluggy.PluginManager(PROJECT)
+    manager.add_hookspecs(hookspecs)
+    return manager
+
+
+def load_plugins(
+    env: Mapping[str, str] | None = None,
+    discover: Callable[[], Iterator[EntryPoint]] | None = None,
+) -> PluginSet:
+    """Load every plugin of the ``hetero`` entry-point group (built-ins only when autoload is off).
+
+    An import failure or a wrong API version is recorded, never raised: ``import hetero`` and the
+    other backends must keep working whatever a third-party package does.
+    """
+    env = os.environ if env is None else env
+    plugins = PluginSet(new_manager())
+    builtin_only = autoload_disabled(env)
+    seen: set[str] = set()
+    found = (discover or (lambda: iter(entry_points(group=PROJECT))))()
+    for ep in sorted(found, key=load_order):
+        if ep.name in seen or (builtin_only and not is_builtin(ep)):
+            continue
+        seen.add(ep.name)
+        try:
+            module = ep.load()
+        except Exception as exc:
+            plugins.errors.append(PluginError(ep.name, "import", describe_exception(exc)))
+            continue
+        plugins.register(ep.name, module)
+    if not seen:
+        plugins.errors.append(PluginError(
+            PROJECT, "import",
+            "no entry points in group 'hetero': hetero's own metadata is missing; install it "
+            "with `pip install -e .` from the checkout"))
+    return plugins

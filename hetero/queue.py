@@ -1,0 +1,109 @@
+"""In-order device queues and the ``Event`` each submission returns."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from hetero.array import Array, common_device
+
+if TYPE_CHECKING:
+    from hetero.device import Device
+
+
+@dataclass(frozen=True)
+class Work:
+    """The size of a work item, so simulated devices can model its time and energy."""
+
+    flops: float
+    bytes: float
+    dtype: str = "float32"
+
+
+class Event:
+    """A submitted work item. ``wait()`` returns its result or raises its error.
+
+    ``start_ns``/``end_ns`` are host ``perf_counter_ns`` stamps taken around the work on the
+    queue's thread (``timing == "host"``); a backend with device timers may report its own.
+    ``modeled`` holds modeled time and energy on simulated devices.
+    """
+
+    def __init__(self, device: Device):
+        self.device = device
+        self.future: Future | None = None
+        self.submit_ns = time.perf_counter_ns()
+        self.start_ns: int | None = None
+        self.end_ns: int | None = None
+        self.timing: Literal["host"] = "host"
+        self.modeled: dict[str, Any] | None = None
+
+    @property
+    def status(self) -> Literal["queued", "running", "complete", "error"]:
+        if self.future is None or not self.future.done():
+            return "queued" if self.start_ns is None else "running"
+        return "error" if self.future.exception() is not None else "complete"
+
+    def wait(self, timeout: float | None = None) -> Any:
+        """Block until the work finished; return its result or raise what it raised."""
+        assert self.future is not None, "wait() on an event that was never submitted"
+        return self.future.result(timeout)
+
+    @property
+    def duration_ms(self) -> float | None:
+        """Measured time on the queue in milliseconds, once complete."""
+        if self.start_ns is None or self.end_ns is None:
+            return None
+        return (self.end_ns - self.start_ns) / 1e6
+
+    def __repr__(self) -> str:
+        took = f", {self.duration_ms:.3f} ms measured" if self.duration_ms is not None else ""
+        return f"<Event on {self.device.id}: {self.status}{took}>"
+
+
+def native(value: Any) -> Any:
+    return value.buffer if isinstance(value, Array) else value
+
+
+class Queue:
+    """An in-order queue: work runs one item at a time, in submission order, off the caller."""
+
+    def __init__(self, device: Device):
+        self.device = device
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"hetero-{device.id}")
+
+    def submit(self, fn: Callable[..., Any], args: Sequence[Any] = (),
+               kwargs: dict[str, Any] | None = None, *, work: Work | None = None) -> Event:
+        """Run ``fn(*args, **kwargs)`` on the device, Arrays replaced by their native buffers.
+
+        Every Array argument must live on this queue's device (DeviceMismatch otherwise).
+        """
+        kwargs = kwargs or {}
+        self.device.check_alive("submit work to it")
+        common_device([(f"argument {i}", a) for i, a in enumerate(args) if isinstance(a, Array)]
+                      + [(f"argument {k!r}", a) for k, a in kwargs.items()
+                         if isinstance(a, Array)], self.device)
+        impl = self.device.impl
+        call_args = [native(a) for a in args]
+        call_kwargs = {k: native(v) for k, v in kwargs.items()}
+        event = Event(self.device)
+        if work is not None:
+            event.modeled = impl.modeled_cost(self.device, work)
+
+        def run() -> Any:
+            event.start_ns = time.perf_counter_ns()
+            try:
+                return impl.execute(self.device, fn, call_args, call_kwargs)
+            finally:
+                event.end_ns = time.perf_counter_ns()
+
+        event.future = self._executor.submit(run)
+        return event
+
+    def wait(self) -> None:
+        """Block until everything submitted so far has run."""
+        self._executor.submit(lambda: None).result()
+
+

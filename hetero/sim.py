@@ -1,0 +1,49 @@
+"""Attach and detach simulated devices at run time (``hetero.sim.attach`` / ``detach``).
+
+They are hot-plugged through the registry, so subscribers see "added"/"removed" events and the
+generation counter moves, exactly as for real hardware.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from hetero.catalogue import LinkProfile
+from hetero.device import Device, DeviceProfile
+from hetero.discovery import default_registry
+from hetero.errors import HeteroError
+
+
+def lookup(name: str, table: dict, what: str) -> object:
+    if name in table:
+        return table[name]
+    close = difflib.get_close_matches(name, table, n=3)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    raise HeteroError(f"no {what} named {name!r} in the catalogue.{hint} "
+                      f"Known: {', '.join(table)}")
+
+
+def attach(profile: str | DeviceProfile, link: str | LinkProfile | None = None) -> Device:
+    """Attach a simulated device of a catalogued profile; ``link`` defaults to the profile's."""
+    registry = default_registry()
+    registry.ensure_scanned()  # so the first scan does not report this device a second time
+    profiles, links = registry.catalogue()
+    if isinstance(profile, str):
+        profile = lookup(profile, profiles, "device profile")
+    link = link if link is not None else profile.default_link
+    if isinstance(link, str):
+        link = lookup(link, links, "link")
+    device = registry.backend("sim").attach(profile, link)
+    registry.add(device)
+    return device
+
+
+def detach(device: Device | str) -> None:
+    """Remove a simulated device; arrays still on it raise DeviceLost from then on."""
+    registry = default_registry()
+    if isinstance(device, str):
+        device = registry.device(device)
+    if not device.simulated:
+        raise HeteroError(f"{device.id} is not a simulated device; only sim devices detach")
+    registry.backend("sim").detach(device)
+    registry.remove(device)
