@@ -82,8 +82,16 @@ class PluginSet:
             return
         try:
             self.manager.register(plugin, name=name)
-        except Exception as exc:  # pluggy validation: unknown hook, bad signature
+        except Exception as exc:  # pluggy validation: a signature that does not fit its spec
             self.errors.append(PluginError(name, "register", describe_exception(exc)))
+            return
+        unknown = [c.name for c in self.manager.get_hookcallers(plugin) or [] if c.spec is None]
+        if unknown:
+            self.manager.unregister(plugin)
+            known = ", ".join(n for n in dir(hookspecs) if n.startswith("hetero_"))
+            self.errors.append(PluginError(
+                name, "register", f"implements unknown hook(s) {', '.join(unknown)}; the "
+                f"hooks of plugin API {PLUGIN_API_VERSION} are: {known}"))
 
     def call_each(self, hook: str, **kwargs: Any) -> Iterator[tuple[str, Any]]:
         """Call one hook on every plugin separately, so one raising plugin spoils nothing else.

@@ -1,0 +1,67 @@
+"""The ``hetero`` command line, run as a user would: a separate process."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+
+from hetero.backends.cpu.hostinfo import normalise_arch
+
+
+def hetero_cli(*args: str, env: dict | None = None, check: bool = True):
+    return subprocess.run([sys.executable, "-m", "hetero.cli", *args], capture_output=True,
+                          text=True, check=check,
+                          env={**os.environ, "COLUMNS": "300", **(env or {})})
+
+
+def test_devices_json_lists_the_real_host_cpu():
+    listing = json.loads(hetero_cli("devices", "--json").stdout)
+    cpu = next(d for d in listing["devices"] if d["id"] == "cpu:0")
+    assert cpu["arch"] == normalise_arch(platform.machine())
+    assert cpu["simulated"] is False and cpu["kind"] == "cpu"
+    assert cpu["profile"]["peak_gflops"]["float32"] > 0
+    assert cpu["profile"]["sources"]["peak_gflops.float32"].startswith("measured:")
+    assert isinstance(cpu["features"], list)
+    assert {b["name"] for b in listing["backends"]} >= {"cpu", "sim", "opencl", "tvm", "cuda"}
+    assert listing["plugin_api"] == 1
+
+
+def test_devices_with_a_simulated_device_marks_it_everywhere():
+    out = hetero_cli("devices", "--json", "--sim", "a100@5g").stdout
+    sim = next(d for d in json.loads(out)["devices"] if d["id"] == "sim:a100:0")
+    assert sim["simulated"] is True and sim["link"] == "5g"
+    assert "simulated" in sim["name"]
+    table = hetero_cli("devices", "--sim", "a100@5g").stdout
+    row = next(line for line in table.splitlines() if "sim:a100:0" in line)
+    assert "yes (modeled figures)" in row
+
+
+def test_devices_table_has_the_promised_columns_and_problem_rows():
+    table = hetero_cli("devices", env={"HETERO_BACKENDS": ""}).stdout
+    header = next(line for line in table.splitlines() if "id" in line and "kind" in line)
+    for column in ["id", "kind", "backend", "arch", "memory", "peak", "power", "simulated",
+                   "errors"]:
+        assert column in header
+    assert "cpu:0" in table and "(measured)" in table
+    tvm_row = next(line for line in table.splitlines() if " tvm " in line)
+    assert "unavailable" in tvm_row or "tvm:cpu:0" in table
+
+
+def test_loud_failures_exit_non_zero_with_the_reason():
+    result = hetero_cli("devices", env={"HETERO_BACKENDS": "cpu,nosuch"}, check=False)
+    assert result.returncode == 2
+    assert "nosuch" in result.stderr and "no plugin provides it" in result.stderr
+
+
+def test_unknown_simulated_profile_is_explained():
+    result = hetero_cli("devices", "--sim", "jetson", check=False)
+    assert result.returncode == 2 and "Known:" in result.stderr
+
+
+def test_profiles_json_lists_the_catalogue():
+    data = json.loads(hetero_cli("profiles", "--json").stdout)
+    assert "jetson-xavier-nx-gpu" in {p["name"] for p in data["profiles"]}
+    assert "5g" in {x["name"] for x in data["links"]}
