@@ -78,8 +78,14 @@ class Array:
         return impl.to_host(self._device, self.buffer, self._shape, self._dtype)
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """NumPy's protocol; ``copy=False`` refuses (ValueError) when a copy cannot be avoided."""
+        converts = dtype is not None and np.dtype(dtype) != self._dtype
+        on_host = self._device.impl.host_view(self.buffer) is not None
+        if copy is False and (converts or not on_host):
+            raise ValueError(f"hetero.Array on {self._device.id}: a copy is needed "
+                             f"({'dtype conversion' if converts else 'device memory'})")
         host = self.numpy()
-        if dtype is not None and np.dtype(dtype) != host.dtype:
+        if converts:
             return host.astype(dtype)
         return host.copy() if copy else host
 
@@ -142,10 +148,10 @@ def from_dlpack(obj: Any, device: Selector | None = None) -> Array:
         raise UnsupportedOp(f"hetero.from_dlpack: importing {name} memory needs a backend "
                             "for it; only host (CPU) DLPack tensors are imported so far")
     host = np.from_dlpack(obj)
+    check_dtype(host.dtype)
     target = resolve(device)
     if target.impl.host_view(host) is None:
         return _place(host, target)
-    check_dtype(host.dtype)
     return Array(host, target, host.shape, host.dtype)
 
 

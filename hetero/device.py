@@ -101,6 +101,12 @@ class Device:
                 self._queue = Queue(self)
             return self._queue
 
+    def close_queue(self) -> None:
+        """Stop the queue's worker once its work is done (the device went away)."""
+        with self._queue_lock:
+            if self._queue is not None:
+                self._queue.close()
+
     def check_alive(self, doing: str = "use it") -> None:
         if not self.alive:
             raise DeviceLost(

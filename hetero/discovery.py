@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import threading
 import warnings
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -17,7 +18,7 @@ from typing import Any, Literal
 from hetero.backend import Backend
 from hetero.device import Device
 from hetero.errors import HeteroError, PluginError
-from hetero.plugins import PluginSet, describe_exception, load_plugins
+from hetero.plugins import PluginSet, autoload_disabled, describe_exception, load_plugins
 from hetero.selector import Selector, select
 
 
@@ -51,6 +52,15 @@ def requested_backends(env: Mapping[str, str]) -> list[str] | None:
     return names or None
 
 
+def checked_devices(found: object) -> list[Device]:
+    """A backend's discovery result as a list of Devices; anything else is the backend's error."""
+    devices = list(found)  # type: ignore[call-overload]
+    for device in devices:
+        if not isinstance(device, Device):
+            raise TypeError(f"discover() returned {device!r}, not a hetero.Device")
+    return devices
+
+
 class Registry:
     """Every device all backends discovered, plus those hot-plugged since."""
 
@@ -62,6 +72,8 @@ class Registry:
         self._backends: dict[str, Backend] | None = None
         self._status: dict[str, BackendStatus] = {}
         self._subscribers: list[Callable[[DeviceEvent], Any]] = []
+        self._pending: deque[DeviceEvent] = deque()
+        self._delivering = threading.RLock()  # one deliverer at a time keeps events in order
         self._generation = 0
         self._scanned = False
         self._loud: PluginError | None = None
@@ -94,6 +106,10 @@ class Registry:
     def _load_backends(self) -> dict[str, Backend]:
         found: dict[str, Backend] = {}
         for plugin, backends in self.plugins.call_each("hetero_backends"):
+            if not isinstance(backends, list | tuple):
+                self.plugins.errors.append(PluginError(
+                    plugin, "hetero_backends", f"returned {backends!r}, not a list of backends"))
+                continue
             for backend in backends:
                 if not isinstance(backend, Backend) or not backend.name:
                     self.plugins.errors.append(PluginError(
@@ -117,10 +133,12 @@ class Registry:
         for error in self.plugins.errors:
             if error.plugin == name:
                 return error
+        autoload = (" (HETERO_DISABLE_PLUGIN_AUTOLOAD is on, so only built-ins were loaded)"
+                    if autoload_disabled(self.env) else "")
         return PluginError(
-            name, "import",
-            f"HETERO_BACKENDS names {name!r}, but no plugin provides it; loaded backends: "
-            f"{', '.join(found) or 'none'}")
+            name, "not-found",
+            f"HETERO_BACKENDS names {name!r}, but no plugin provides it{autoload}; loaded "
+            f"backends: {', '.join(found) or 'none'}")
 
     # -- scanning ----------------------------------------------------------------------------
     def rescan(self) -> list[DeviceEvent]:
@@ -131,7 +149,7 @@ class Registry:
                       if i not in seen]
             events += [self._apply("added", d) for i, d in seen.items() if i not in self._devices]
             self._scanned = True
-        self._notify(events)
+        self._deliver()
         return events
 
     def _discover_all(self) -> dict[str, Device]:
@@ -146,17 +164,20 @@ class Registry:
         return seen
 
     def _discover_one(self, backend: Backend, seen: dict[str, Device]) -> BackendStatus:
+        """Discover one backend in isolation; on error keep the devices it reported before."""
         status = BackendStatus(backend.name, "ok", simulated=backend.simulated)
-        reason = backend.unavailable_reason()
-        if reason:
-            status.state, status.detail = "unavailable", reason
-            return status
+        self.plugins.errors[:] = [e for e in self.plugins.errors  # this scan's, not a pile-up
+                                  if (e.plugin, e.stage) != (backend.name, "discover")]
         try:
-            devices = backend.discover()
+            reason = backend.unavailable_reason()
+            devices = [] if reason else checked_devices(backend.discover())
         except Exception as exc:
             status.state, status.detail = "error", describe_exception(exc)
             self.plugins.errors.append(PluginError(backend.name, "discover", status.detail))
-            return status
+            devices = [d for d in self._devices.values() if d.backend == backend.name]
+        else:
+            if reason:
+                status.state, status.detail = "unavailable", reason
         for device in devices:
             if device.id in seen:
                 self.plugins.errors.append(PluginError(
@@ -174,8 +195,11 @@ class Registry:
             self._devices[device.id] = device
         else:
             device.alive = False
+            device.close_queue()
             self._devices.pop(device.id, None)
-        return DeviceEvent(kind, device, self._generation)
+        event = DeviceEvent(kind, device, self._generation)
+        self._pending.append(event)
+        return event
 
     def ensure_scanned(self) -> None:
         """Run the first scan if none ran yet; raise a loud failure HETERO_BACKENDS asked for."""
@@ -186,28 +210,39 @@ class Registry:
             raise self._loud
 
     # -- hot-plug ----------------------------------------------------------------------------
-    def add(self, device: Device) -> DeviceEvent:
-        """Report a device that appeared between scans (a hot-plug, a simulated attach)."""
+    def add(self, device: Device) -> DeviceEvent | None:
+        """Report a device that appeared between scans (a hot-plug, a simulated attach).
+
+        Returns None when a concurrent rescan already reported this very device.
+        """
         self.ensure_scanned()
         with self._lock:
-            if device.id in self._devices:
+            known = self._devices.get(device.id)
+            if known is device:
+                return None
+            if known is not None:
                 raise HeteroError(f"a device with id {device.id!r} is already registered")
             event = self._apply("added", device)
             if device.backend in self._status:
                 self._status[device.backend].devices.append(device.id)
-        self._notify([event])
+        self._deliver()
         return event
 
-    def remove(self, device: Device) -> DeviceEvent:
-        """Report a device that went away; it is marked lost and subscribers are told."""
+    def remove(self, device: Device) -> DeviceEvent | None:
+        """Report a device that went away; it is marked lost and subscribers are told.
+
+        Returns None when a concurrent rescan already reported the removal.
+        """
         with self._lock:
             if self._devices.get(device.id) is not device:
-                raise HeteroError(f"device {device.id!r} is not registered (already removed?)")
+                if not device.alive:
+                    return None
+                raise HeteroError(f"device {device.id!r} is not registered")
             event = self._apply("removed", device)
             status = self._status.get(device.backend)
             if status and device.id in status.devices:
                 status.devices.remove(device.id)
-        self._notify([event])
+        self._deliver()
         return event
 
     def subscribe(self, callback: Callable[[DeviceEvent], Any]) -> Callable[[], None]:
@@ -222,18 +257,26 @@ class Registry:
 
         return unsubscribe
 
-    def _notify(self, events: list[DeviceEvent]) -> None:
-        """Tell subscribers and plugins, outside the lock; a failing listener breaks nothing."""
-        with self._lock:
-            subscribers = list(self._subscribers)
-        for event in events:
-            for callback in subscribers:
-                try:
-                    callback(event)
-                except Exception as exc:
-                    warnings.warn(f"device-event callback {callback!r} raised "
-                                  f"{describe_exception(exc)}", RuntimeWarning, stacklevel=2)
-            list(self.plugins.call_each("hetero_device_event", event=event))
+    def _deliver(self) -> None:
+        """Hand pending events to subscribers and plugins, outside the lock, in generation order.
+
+        Whichever thread gets here first delivers everything queued so far, one event at a
+        time, so listeners never see generation 5 before 4; a failing listener breaks nothing.
+        """
+        with self._delivering:
+            while True:
+                with self._lock:
+                    if not self._pending:
+                        return
+                    event = self._pending.popleft()
+                    subscribers = list(self._subscribers)
+                for callback in subscribers:
+                    try:
+                        callback(event)
+                    except Exception as exc:
+                        warnings.warn(f"device-event callback {callback!r} raised "
+                                      f"{describe_exception(exc)}", RuntimeWarning, stacklevel=3)
+                list(self.plugins.call_each("hetero_device_event", event=event))
 
     # -- queries -----------------------------------------------------------------------------
     @property

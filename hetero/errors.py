@@ -39,12 +39,13 @@ class PluginError(HeteroError):
     """A plugin failed to import, declared the wrong API version, or raised during discovery.
 
     ``plugin`` names the plugin, ``stage`` says when it failed ("import", "api-version",
-    "register", "discover", "unavailable") and ``detail`` carries the cause.
+    "register", "discover", "unavailable", "not-found", or a hook name) and ``detail`` carries
+    the cause.
     """
 
     STAGES = {"import": "failed to import", "api-version": "was refused",
               "register": "failed to register", "discover": "raised during discovery",
-              "unavailable": "is unavailable"}
+              "unavailable": "is unavailable", "not-found": "was not found"}
 
     def __init__(self, plugin: str, stage: str, detail: str):
         self.plugin, self.stage, self.detail = plugin, stage, detail

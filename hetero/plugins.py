@@ -50,6 +50,11 @@ def load_order(ep: EntryPoint) -> tuple[int, int, str]:
 def api_version_error(name: str, plugin: Any) -> PluginError | None:
     """The refusal for a plugin that targets another plugin-API version, or None if it fits."""
     declared = getattr(plugin, API_ATTRIBUTE, None)
+    if declared is not None and (not isinstance(declared, int) or isinstance(declared, bool)):
+        return PluginError(
+            name, "api-version",
+            f"its {API_ATTRIBUTE} is {declared!r} ({type(declared).__name__}); it must be the "
+            f"integer {PLUGIN_API_VERSION}")
     if declared is None:
         return PluginError(
             name, "api-version",
@@ -131,7 +136,13 @@ def load_plugins(
     seen: set[str] = set()
     found = (discover or (lambda: iter(entry_points(group=PROJECT))))()
     for ep in sorted(found, key=load_order):
-        if ep.name in seen or (builtin_only and not is_builtin(ep)):
+        if builtin_only and not is_builtin(ep):
+            continue
+        if ep.name in seen:
+            dist = getattr(getattr(ep, "dist", None), "name", "?")
+            plugins.errors.append(PluginError(
+                ep.name, "import", f"entry-point name {ep.name!r} of distribution {dist!r} is "
+                "already used by another plugin; rename the entry point"))
             continue
         seen.add(ep.name)
         try:

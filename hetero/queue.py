@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -64,7 +64,26 @@ class Event:
 
 
 def native(value: Any) -> Any:
-    return value.buffer if isinstance(value, Array) else value
+    """Arrays replaced by their backend buffers, inside lists, tuples and dicts too."""
+    if isinstance(value, Array):
+        return value.buffer
+    if isinstance(value, list | tuple):
+        return type(value)(native(v) for v in value)
+    if isinstance(value, dict):
+        return {k: native(v) for k, v in value.items()}
+    return value
+
+
+def arrays_in(value: Any, where: str) -> Iterator[tuple[str, Array]]:
+    """Every Array in a (nested) argument, with a path naming where it sits."""
+    if isinstance(value, Array):
+        yield where, value
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            yield from arrays_in(v, f"{where}{i}" if where.endswith(" ") else f"{where}[{i}]")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from arrays_in(v, f"{where}{k!r}" if where.endswith(" ") else f"{where}[{k!r}]")
 
 
 class Queue:
@@ -82,9 +101,8 @@ class Queue:
         """
         kwargs = kwargs or {}
         self.device.check_alive("submit work to it")
-        common_device([(f"argument {i}", a) for i, a in enumerate(args) if isinstance(a, Array)]
-                      + [(f"argument {k!r}", a) for k, a in kwargs.items()
-                         if isinstance(a, Array)], self.device)
+        common_device([*arrays_in(args, "argument "), *arrays_in(kwargs, "argument ")],
+                      self.device)
         impl = self.device.impl
         call_args = [native(a) for a in args]
         call_kwargs = {k: native(v) for k, v in kwargs.items()}
@@ -105,5 +123,9 @@ class Queue:
     def wait(self) -> None:
         """Block until everything submitted so far has run."""
         self._executor.submit(lambda: None).result()
+
+    def close(self) -> None:
+        """Let queued work finish, then end the worker thread; later submits raise DeviceLost."""
+        self._executor.shutdown(wait=False)
 
 

@@ -21,6 +21,12 @@ def token_matches(token: str, device: Device) -> bool:
     return token in (device.backend, device.kind, device.profile.name)
 
 
+def id_shaped(term: str, devices: Sequence[Device]) -> bool:
+    """True when the term has the form of its backend's ids (e.g. "sim:a100:0"), not an ordinal."""
+    backend, colons = term.split(":")[0], term.count(":")
+    return any(d.backend == backend and d.id.count(":") == colons for d in devices)
+
+
 def match_term(term: str, devices: Sequence[Device]) -> Device | None:
     """The device one preference term names, or None."""
     for device in devices:
@@ -29,6 +35,8 @@ def match_term(term: str, devices: Sequence[Device]) -> Device | None:
     tokens = term.split(":")
     ordinal = 0
     if len(tokens) > 1 and tokens[-1].isdigit():
+        if id_shaped(term, devices):
+            return None  # an id that no longer exists must not pick a sibling
         ordinal = int(tokens.pop())
     matches = [d for d in devices if all(token_matches(t, d) for t in tokens)]
     return matches[ordinal] if ordinal < len(matches) else None

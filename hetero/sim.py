@@ -45,5 +45,6 @@ def detach(device: Device | str) -> None:
         device = registry.device(device)
     if not device.simulated:
         raise HeteroError(f"{device.id} is not a simulated device; only sim devices detach")
+    device.check_alive("detach it again")
     registry.backend("sim").detach(device)
     registry.remove(device)

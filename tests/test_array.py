@@ -54,7 +54,13 @@ def test_numpy_protocols(cpu):
     x = hetero.asarray([[1, 2], [3, 4]], dtype="int32", device=cpu)
     assert np.asarray(x).dtype == np.int32
     assert np.asarray(x, dtype=np.float64).dtype == np.float64
-    assert np.array(x, copy=True) is not x.numpy()
+    copied = np.array(x, copy=True)
+    copied[0, 0] = 100
+    assert x.numpy()[0, 0] == 1
+    assert np.asarray(x, copy=False).base is not None or np.shares_memory(
+        np.asarray(x, copy=False), x.numpy())
+    with pytest.raises(ValueError, match="dtype conversion"):
+        np.asarray(x, dtype=np.float64, copy=False)
     assert len(x) == 2
     with pytest.raises(TypeError, match="0-d"):
         len(hetero.asarray(1.0, device=cpu))
@@ -95,6 +101,23 @@ def test_one_launch_with_arrays_on_two_devices_names_both(cpu):
     assert ".to('cpu:0')" in str(info.value)
 
 
+def test_arrays_nested_in_arguments_are_checked_and_unwrapped(cpu):
+    sim = hetero.sim.attach("a100")
+    here = hetero.asarray([1.0, 2.0], device=cpu)
+    there = hetero.asarray([3.0], device=sim)
+    with pytest.raises(hetero.DeviceMismatch, match=r"argument 0\[1\] lives on sim:a100:0"):
+        cpu.queue.submit(np.concatenate, ([here, there],))
+    with pytest.raises(hetero.DeviceMismatch, match=r"argument 'parts'\['b'\]"):
+        cpu.queue.submit(lambda parts: None, kwargs={"parts": {"a": here, "b": there}})
+    joined = cpu.queue.submit(np.concatenate, ([here, here],)).wait()
+    assert joined.tolist() == [1.0, 2.0, 1.0, 2.0]
+
+
+def test_from_dlpack_checks_the_dtype(cpu):
+    with pytest.raises(TypeError, match="complex128"):
+        hetero.from_dlpack(np.zeros(2, dtype=np.complex128))
+
+
 def test_data_on_a_detached_device_is_lost_loudly(cpu):
     sim = hetero.sim.attach("a100")
     x = hetero.asarray([1.0], device=sim)
@@ -119,3 +142,5 @@ def test_opencl_round_trip(registry):
     assert hetero.asarray(np.zeros((0, 3)), device=dev).numpy().shape == (0, 3)
     with pytest.raises(BufferError, match="do not support DLPack"):
         x.__dlpack__()
+    with pytest.raises(ValueError, match="device memory"):
+        np.asarray(x, copy=False)

@@ -40,14 +40,19 @@ def test_devices_with_a_simulated_device_marks_it_everywhere():
 
 
 def test_devices_table_has_the_promised_columns_and_problem_rows():
+    status = {b["name"]: b for b in json.loads(hetero_cli("devices", "--json").stdout)["backends"]}
     table = hetero_cli("devices", env={"HETERO_BACKENDS": ""}).stdout
     header = next(line for line in table.splitlines() if "id" in line and "kind" in line)
     for column in ["id", "kind", "backend", "arch", "memory", "peak", "power", "simulated",
                    "errors"]:
         assert column in header
     assert "cpu:0" in table and "(measured)" in table
-    tvm_row = next(line for line in table.splitlines() if " tvm " in line)
-    assert "unavailable" in tvm_row or "tvm:cpu:0" in table
+    for name, backend in status.items():
+        if backend["state"] != "ok":
+            row = next(line for line in table.splitlines() if f" {name} " in line)
+            assert f"{backend['state']}:" in row, (name, row)
+        for device_id in backend["devices"]:
+            assert device_id in table
 
 
 def test_loud_failures_exit_non_zero_with_the_reason():

@@ -220,6 +220,27 @@ def test_unnamed_failures_stay_quiet_with_hetero_backends(install_plugin, make_r
     assert [d.id for d in reg.devices()] == ["cpu:0"]
 
 
+def test_api_version_of_the_wrong_type_is_explained(install_plugin, make_registry):
+    declares_a_string = NO_API.replace("import hetero", "import hetero\nHETERO_PLUGIN_API = '1'")
+    install_plugin("hetero-strapi", "strapi", declares_a_string)
+    reg = make_registry({})
+    assert "must be the integer 1" in str(errors_by_plugin(reg)["strapi"])
+
+
+def test_an_entry_point_name_clash_is_reported(install_plugin, make_registry):
+    install_plugin("hetero-impostor", "cpu", GOOD)
+    reg = make_registry({})
+    assert any("already used by another plugin" in e.detail for e in reg.errors())
+    assert hetero.device("cpu").backend == "cpu"
+
+
+def test_a_named_backend_filtered_by_autoload_says_so(install_plugin, make_registry):
+    install_plugin("hetero-fakenpu", "fakenpu", GOOD)
+    make_registry({"HETERO_BACKENDS": "fakenpu", "HETERO_DISABLE_PLUGIN_AUTOLOAD": "1"})
+    with pytest.raises(PluginError, match="was not found.*AUTOLOAD is on"):
+        hetero.devices()
+
+
 def test_duplicate_backend_name_is_refused(install_plugin, make_registry):
     install_plugin("hetero-dup", "dup", GOOD.replace('name = "fakenpu"', 'name = "cpu"'))
     reg = make_registry({})

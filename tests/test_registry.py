@@ -157,3 +157,131 @@ def test_sim_attach_without_the_sim_backend_says_why(make_registry):
     make_registry({"HETERO_BACKENDS": "cpu"})
     with pytest.raises(hetero.HeteroError, match="HETERO_BACKENDS='cpu' leaves it out"):
         hetero.sim.attach("a100")
+
+
+class Scripted(HostMemoryBackend):
+    """A backend whose discovery misbehaves in a chosen way."""
+
+    name = "scripted"
+
+    def __init__(self, behaviour):
+        self.behaviour = behaviour
+
+    def unavailable_reason(self):
+        if self.behaviour == "reason raises":
+            raise ImportError("half-installed SDK")
+        return None
+
+    def discover(self):
+        if self.behaviour == "not devices":
+            return ["scripted:0"]
+        if self.behaviour == "generator raises":
+            return self.failing_generator()
+        return [device("scripted:0", "npu", impl=self)]
+
+    def failing_generator(self):
+        yield device("scripted:0", "npu", impl=self)
+        raise OSError("bus reset while enumerating")
+
+
+def scripted_registry(behaviour, hook_result=None):
+    plugins = PluginSet(new_manager())
+    backend = Scripted(behaviour)
+
+    class P:
+        HETERO_PLUGIN_API = 1
+
+        @hetero.hookimpl
+        def hetero_backends(self):
+            return backend if hook_result == "bare" else [backend]
+
+    plugins.register("scripted", P())
+    cpu = Changing()
+    plugins.register("usb", Plugin(cpu))
+    return Registry(env={}, plugins=plugins), backend
+
+
+@pytest.mark.parametrize("behaviour, hook_result, words", [
+    ("ok", "bare", "not a list of backends"),
+    ("reason raises", None, "half-installed SDK"),
+    ("not devices", None, "not a hetero.Device"),
+    ("generator raises", None, "bus reset"),
+])
+def test_a_misbehaving_backend_never_breaks_discovery(behaviour, hook_result, words):
+    reg, _ = scripted_registry(behaviour, hook_result)
+    assert "usb:0" in [d.id for d in reg.devices()]
+    assert any(words in str(e) for e in reg.errors()), reg.errors()
+
+
+def test_a_transient_discovery_error_keeps_the_devices_and_errors_do_not_pile_up():
+    reg, backend = scripted_registry("ok")
+    before = reg.device("scripted:0")
+    backend.behaviour = "generator raises"
+    for _ in range(3):
+        assert reg.rescan() == []
+    assert before.alive and reg.device("scripted:0") is before
+    assert len([e for e in reg.errors() if e.plugin == "scripted"]) == 1
+    backend.behaviour = "ok"
+    reg.rescan()
+    assert [e for e in reg.errors() if e.plugin == "scripted"] == []
+
+
+def test_events_reach_subscribers_in_generation_order_across_threads(registry):
+    hetero.devices()
+    got = []
+
+    def slow(event):
+        if event.generation % 2 == 0:
+            threading.Event().wait(0.005)
+        got.append(event.generation)
+
+    hetero.on_device_event(slow)
+    threads = [threading.Thread(target=hetero.sim.attach, args=("a100",)) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got == sorted(got) and len(got) == 8
+
+
+def test_attach_racing_a_rescan_reports_the_device_once(registry):
+    hetero.devices()
+    events = []
+    hetero.on_device_event(events.append)
+    profiles, links = registry.catalogue()
+    dev = registry.backend("sim").attach(profiles["a100"], links["pcie4"])
+    hetero.rescan()  # a rescan lands between the backend's attach and the registry's add
+    assert registry.add(dev) is None
+    assert [(e.kind, e.device) for e in events] == [("added", dev)]
+    registry.backend("sim").detach(dev)
+    hetero.rescan()
+    assert registry.remove(dev) is None and not dev.alive
+
+
+def test_a_removed_id_never_selects_a_sibling(registry):
+    hetero.sim.attach("a100")
+    second = hetero.sim.attach("a100")
+    hetero.sim.detach("sim:a100:0")
+    with pytest.raises(hetero.DeviceNotFound, match="'sim:a100:0'"):
+        hetero.device("sim:a100:0")
+    with pytest.raises(hetero.DeviceNotFound):
+        hetero.sim.detach("sim:a100:0")
+    assert second.alive and hetero.device("sim:a100") is second
+
+
+def test_detaching_twice_is_a_device_lost_error(registry):
+    dev = hetero.sim.attach("a100")
+    hetero.sim.detach(dev)
+    with pytest.raises(hetero.DeviceLost, match="sim:a100:0"):
+        hetero.sim.detach(dev)
+
+
+def test_a_removed_device_stops_its_queue_thread(registry):
+    dev = hetero.sim.attach("a100")
+    dev.queue.submit(lambda: None).wait()
+    name = f"hetero-{dev.id}"
+    assert any(t.name.startswith(name) for t in threading.enumerate())
+    hetero.sim.detach(dev)
+    for t in [t for t in threading.enumerate() if t.name.startswith(name)]:
+        t.join(timeout=5)
+    assert not any(t.name.startswith(name) for t in threading.enumerate())

@@ -6,6 +6,7 @@ description and the BLAS-bearing NumPy version, so later processes read it insta
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -15,6 +16,7 @@ import numpy as np
 from hetero.backends.cpu import rapl
 from hetero.backends.cpu.hostinfo import HostInfo
 
+log = logging.getLogger("hetero.cpu")
 METHOD_VERSION = 1
 MATMUL_N = {"float32": 1024, "float64": 768}
 COPY_BYTES = 64 * 2**20
@@ -86,6 +88,7 @@ def watts_while(domains: list, fn: Callable[[], Any]) -> float:
 
 def measure(info: HostInfo) -> dict[str, Any]:
     """Run the benchmark; return the figures and a note on each one's source."""
+    log.info("measuring the host CPU once (about a second); the result is cached")
     peaks = {dtype: round(peak_gflops(dtype), 2) for dtype in MATMUL_N}
     bandwidth = round(copy_bandwidth_gbs(), 2)
     watts, watt_sources = power(info)
