@@ -6,6 +6,7 @@ PoCL's CPU device (``pip install 'hetero[opencl]'``) gives a real OpenCL device 
 
 from __future__ import annotations
 
+import logging
 import time
 from functools import cached_property
 from typing import Any
@@ -19,6 +20,7 @@ from hetero.device import Device, DeviceProfile
 from hetero.hookspecs import hookimpl
 
 HETERO_PLUGIN_API = 1
+log = logging.getLogger("hetero.backends.opencl")
 FPGA_PLATFORM_MARKERS = ("fpga", "xilinx", "xrt", "altera")
 COPY_BYTES = 64 * 2**20
 ASSUMED_W = {"cpu": (6.0, 2.0), "gpu": (75.0, 10.0), "fpga": (75.0, 20.0),
@@ -54,6 +56,7 @@ class Handle:
 def copy_bandwidth_gbs(handle: Handle) -> float:
     """Device-side buffer-to-buffer copy, timed by the device's own profiling counters."""
     cl = handle.cl
+    log.info("measuring %s once (copy bandwidth); the result is cached", handle.dev.name.strip())
     src = cl.Buffer(handle.context, cl.mem_flags.READ_WRITE, COPY_BYTES)
     dst = cl.Buffer(handle.context, cl.mem_flags.READ_WRITE, COPY_BYTES)
     best = float("inf")

@@ -7,11 +7,15 @@ so. Every simulated device says so in its name, its ``simulated`` flag and every
 from __future__ import annotations
 
 import threading
+import weakref
 from typing import Any
+
+import numpy as np
 
 from hetero.backend import HostMemoryBackend
 from hetero.catalogue import LinkProfile
 from hetero.device import Device, DeviceProfile
+from hetero.errors import DeviceOutOfMemory
 from hetero.hookspecs import hookimpl
 
 HETERO_PLUGIN_API = 1
@@ -26,6 +30,7 @@ class SimBackend(HostMemoryBackend):
     def __init__(self) -> None:
         self._attached: list[Device] = []
         self._lock = threading.Lock()
+        self._used: dict[Device, int] = {}  # bytes of live arrays per device
 
     def discover(self) -> list[Device]:
         with self._lock:
@@ -49,6 +54,41 @@ class SimBackend(HostMemoryBackend):
     def detach(self, device: Device) -> None:
         with self._lock:
             self._attached.remove(device)
+
+    def allocate(self, device: Device, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        return self._charged(device, nbytes,
+                             lambda: HostMemoryBackend.allocate(self, device, shape, dtype))
+
+    def from_host(self, device: Device, host: np.ndarray) -> np.ndarray:
+        return self._charged(device, host.nbytes,
+                             lambda: HostMemoryBackend.from_host(self, device, host))
+
+    def memory_used(self, device: Device) -> int:
+        """Bytes of live arrays on a simulated device."""
+        with self._lock:
+            return self._used.get(device, 0)
+
+    def _charged(self, device: Device, nbytes: int, make: Any) -> np.ndarray:
+        """Reserve ``nbytes`` of the profile's memory, then make the buffer; freed with it."""
+        with self._lock:
+            used = self._used.get(device, 0)
+            if used + nbytes > device.memory_bytes:
+                raise DeviceOutOfMemory(
+                    f"{device.id} (simulated) holds {used:,} of {device.memory_bytes:,} bytes; "
+                    f"{nbytes:,} more do not fit. Free arrays on it, or pick a larger device")
+            self._used[device] = used + nbytes
+        try:
+            buffer = make()
+        except BaseException:
+            self._release(device, nbytes)
+            raise
+        weakref.finalize(buffer, self._release, device, nbytes)
+        return buffer
+
+    def _release(self, device: Device, nbytes: int) -> None:
+        with self._lock:
+            self._used[device] -= nbytes
 
     def modeled_cost(self, device: Device, work: Any) -> dict[str, Any]:
         """Roofline time and active energy of ``work`` on the profile, labelled modeled."""

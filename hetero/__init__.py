@@ -19,6 +19,7 @@ from hetero.errors import (
     DeviceLost,
     DeviceMismatch,
     DeviceNotFound,
+    DeviceOutOfMemory,
     HeteroError,
     KernelCompileError,
     ModelError,
@@ -74,10 +75,10 @@ def links() -> dict[str, LinkProfile]:
 
 
 __all__ = [
-    "PLUGIN_API_VERSION", "Array", "Backend", "BackendStatus", "Device", "DeviceEvent",
-    "DeviceLost", "DeviceMismatch", "DeviceNotFound", "DeviceProfile", "Event", "HeteroError",
-    "KernelCompileError", "LinkProfile", "ModelError", "PlanInfeasible", "PluginError", "Queue",
-    "Selector", "UnsupportedOp", "Work", "asarray", "backend_status", "device", "devices", "empty",
-    "from_dlpack", "hookimpl", "links", "on_device_event", "plugin_errors", "profiles", "rescan",
-    "sim", "zeros",
+    "Array", "Backend", "BackendStatus", "Device", "DeviceEvent", "DeviceLost", "DeviceMismatch",
+    "DeviceNotFound", "DeviceOutOfMemory", "DeviceProfile", "Event", "HeteroError",
+    "KernelCompileError", "LinkProfile", "ModelError", "PLUGIN_API_VERSION", "PlanInfeasible",
+    "PluginError", "Queue", "Selector", "UnsupportedOp", "Work", "asarray", "backend_status",
+    "device", "devices", "empty", "from_dlpack", "hookimpl", "links", "on_device_event",
+    "plugin_errors", "profiles", "rescan", "sim", "zeros",
 ]

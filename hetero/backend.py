@@ -19,6 +19,14 @@ if TYPE_CHECKING:
     from hetero.device import Device
 
 
+def importable(module: str) -> bool:
+    """Whether ``module`` can be found, without importing it (a blocked import counts as no)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # ValueError: sys.modules[module] is None (blocked)
+        return False
+
+
 class Backend:
     """Base class of every backend. Subclasses set ``name`` and implement ``discover``."""
 
@@ -34,7 +42,7 @@ class Backend:
     def unavailable_reason(self) -> str | None:
         """Why this backend cannot run here (with the fix), or None when it can."""
         for module in self.requires:
-            if importlib.util.find_spec(module) is None:
+            if not importable(module):
                 fix = (f"pip install 'hetero[{self.extra}]'" if self.extra
                        else f"pip install {module}")
                 return f"{module} is not installed: {fix}"

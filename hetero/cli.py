@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -115,8 +116,19 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def show_progress() -> None:
+    """One stderr line whenever hetero starts slow one-time work (a device measurement)."""
+    logger = logging.getLogger("hetero")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("hetero: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    show_progress()
     try:
         return args.run(args)
     except hetero.HeteroError as exc:

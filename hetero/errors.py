@@ -19,6 +19,10 @@ class DeviceMismatch(HeteroError, ValueError):
     """One launch was handed arrays that live on different devices (compute follows data)."""
 
 
+class DeviceOutOfMemory(HeteroError, MemoryError):
+    """An allocation would exceed a device's memory (simulated devices enforce their profile's)."""
+
+
 class UnsupportedOp(HeteroError, NotImplementedError):
     """A backend cannot do what was asked of it on this device."""
 

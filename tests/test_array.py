@@ -144,3 +144,22 @@ def test_opencl_round_trip(registry):
         x.__dlpack__()
     with pytest.raises(ValueError, match="device memory"):
         np.asarray(x, copy=False)
+
+
+def test_simulated_devices_enforce_their_memory_capacity(registry):
+    import gc
+
+    stick = hetero.sim.attach("coral-usb-edgetpu")  # 8 MiB on-chip memory
+    sim = registry.backend("sim")
+    half = hetero.zeros(2**20, dtype="float32", device=stick)
+    other = hetero.empty(2**20, dtype="float32", device=stick)
+    assert sim.memory_used(stick) == 8 * 2**20
+    with pytest.raises(hetero.DeviceOutOfMemory, match="sim:coral-usb-edgetpu:0.*do not fit"):
+        hetero.asarray(np.ones(1, np.float32), device=stick)
+    with pytest.raises(MemoryError):  # an ordinary MemoryError handler catches it too
+        hetero.empty((10**6, 10**6), device=stick)
+    del half
+    gc.collect()
+    assert sim.memory_used(stick) == 4 * 2**20
+    assert hetero.zeros(2**20, dtype="float32", device=stick).device is stick
+    del other

@@ -96,3 +96,23 @@ def test_pocl_is_a_real_opencl_device_with_measured_bandwidth(registry):
     assert dev.profile.mem_bandwidth_gbs > 0
     assert dev.profile.sources["mem_bandwidth_gbs"].startswith("measured:")
     assert dev.profile.sources["peak_gflops.float32"].startswith("modeled:")
+
+
+def test_blocked_extras_degrade_in_a_real_process():
+    """With the extras' modules unimportable, import and discovery still work and explain."""
+    import json
+    import subprocess
+
+    code = (
+        "import sys, json\n"
+        "for m in ('pyopencl', 'tvm', 'torch'): sys.modules[m] = None  # as if not installed\n"
+        "import hetero\n"
+        "status = {s.name: s.detail for s in hetero.backend_status() if s.state != 'ok'}\n"
+        "print(json.dumps([hetero.device('cpu').id, status]))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    cpu, status = json.loads(out)
+    assert cpu == "cpu:0"
+    assert status == {"cuda": "torch is not installed: pip install 'hetero[cuda]'",
+                      "opencl": "pyopencl is not installed: pip install 'hetero[opencl]'",
+                      "tvm": "tvm is not installed: pip install 'hetero[tvm]'"}

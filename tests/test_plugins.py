@@ -261,3 +261,26 @@ def test_cli_shows_plugin_errors_as_rows(install_plugin):
     table = subprocess.run([sys.executable, "-m", "hetero.cli", "devices"], env=env,
                            capture_output=True, text=True, check=True).stdout
     assert "broken on purpose" in table and "cpu:0" in table
+
+
+def test_a_pip_installed_plugin_package_is_loaded(tmp_path):
+    """The whole path a third party takes: a package with an entry point, installed by pip."""
+    project = tmp_path / "hetero-pipdemo"
+    (project / "hetero_pipdemo").mkdir(parents=True)
+    (project / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "hetero-pipdemo"\nversion = "1.0"\n'
+        '[project.entry-points.hetero]\npipdemo = "hetero_pipdemo"\n'
+        '[tool.setuptools]\npackages = ["hetero_pipdemo"]\n')
+    source = GOOD.replace('"fakenpu', '"pipdemo').replace("fake-npu", "pipdemo-npu")
+    (project / "hetero_pipdemo" / "__init__.py").write_text(source)
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                    "--no-build-isolation", "--no-index", "--target", str(target),
+                    str(project)], check=True, capture_output=True)
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    out = subprocess.run([sys.executable, "-m", "hetero.cli", "devices", "--json"], env=env,
+                         capture_output=True, text=True, check=True).stdout
+    listing = json.loads(out)
+    assert "pipdemo:0" in [d["id"] for d in listing["devices"]]
+    assert listing["errors"] == []

@@ -16,7 +16,7 @@ import numpy as np
 from hetero.backends.cpu import rapl
 from hetero.backends.cpu.hostinfo import HostInfo
 
-log = logging.getLogger("hetero.cpu")
+log = logging.getLogger("hetero.backends.cpu")
 METHOD_VERSION = 1
 MATMUL_N = {"float32": 1024, "float64": 768}
 COPY_BYTES = 64 * 2**20
