@@ -118,17 +118,17 @@ class OpenCLBackend(Backend):
                     profile=make_profile(handle, kind), impl=self,
                     info={"platform": platform.name, "vendor": dev.vendor,
                           "version": dev.version,
-                          "driver": dev.driver_version, "compute_units": dev.max_compute_units,
-                          "handle": handle}))
+                          "driver": dev.driver_version, "compute_units": dev.max_compute_units},
+                    native=handle))
         return found
 
     def allocate(self, device: Device, shape: tuple[int, ...], dtype: np.dtype) -> Any:
-        handle = device.info["handle"]
+        handle = device.native
         nbytes = max(int(np.prod(shape, dtype=np.int64)) * dtype.itemsize, 1)
         return handle.cl.Buffer(handle.context, handle.cl.mem_flags.READ_WRITE, nbytes)
 
     def from_host(self, device: Device, host: np.ndarray) -> Any:
-        handle = device.info["handle"]
+        handle = device.native
         if host.nbytes == 0:
             return self.allocate(device, host.shape, host.dtype)
         flags = handle.cl.mem_flags.READ_WRITE | handle.cl.mem_flags.COPY_HOST_PTR
@@ -138,7 +138,7 @@ class OpenCLBackend(Backend):
                 dtype: np.dtype) -> np.ndarray:
         out = np.empty(shape, dtype=dtype)
         if out.nbytes:
-            handle = device.info["handle"]
+            handle = device.native
             handle.cl.enqueue_copy(handle.queue, out, buffer).wait()
         return out
 

@@ -81,7 +81,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
             "hetero_version": hetero.__version__, "plugin_api": hetero.PLUGIN_API_VERSION,
             "devices": [d.to_dict() for d in devices],
             "backends": [s.to_dict() for s in hetero.backend_status()],
-            "errors": [e.as_dict() for e in hetero.plugin_errors()]}, indent=2, default=str))
+            "errors": [e.as_dict() for e in hetero.plugin_errors()]}, indent=2))
         return 0
     columns = ["id", "kind", "backend", "arch", "memory", "peak", "power", "simulated", "errors"]
     print_table("hetero devices", columns, [device_row(d) for d in devices] + problem_rows())

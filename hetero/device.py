@@ -78,6 +78,8 @@ class Device:
     info: dict[str, Any] = field(default_factory=dict)
     link: LinkProfile | None = None
     impl: Backend | None = field(default=None, repr=False)
+    #: The backend's own handle for the device (an OpenCL context and queue, …); not described.
+    native: Any = field(default=None, repr=False)
     alive: bool = field(default=True, repr=False)
     _queue: Queue | None = field(default=None, init=False, repr=False)
     _queue_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)

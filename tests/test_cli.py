@@ -70,3 +70,12 @@ def test_profiles_json_lists_the_catalogue():
     data = json.loads(hetero_cli("profiles", "--json").stdout)
     assert "jetson-xavier-nx-gpu" in {p["name"] for p in data["profiles"]}
     assert "5g" in {x["name"] for x in data["links"]}
+
+
+def test_every_device_description_is_plain_json(registry):
+    import hetero
+
+    hetero.sim.attach("a100", link="5g")
+    for device in hetero.devices():
+        text = json.dumps(device.to_dict())  # no default=: an object repr would raise here
+        assert "object at 0x" not in text
