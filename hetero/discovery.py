@@ -76,7 +76,8 @@ class Registry:
         self._delivering = threading.RLock()  # one deliverer at a time keeps events in order
         self._generation = 0
         self._scanned = False
-        self._loud: PluginError | None = None
+        self._missing: PluginError | None = None  # a named backend that never loaded
+        self._failed: PluginError | None = None   # a named backend that failed this scan
         self._catalogue: tuple[dict, dict] | None = None
 
     # -- plugins and backends ----------------------------------------------------------------
@@ -125,7 +126,7 @@ class Registry:
             return found
         for name in wanted:
             if name not in found:
-                self._loud = self._loud or self._named_failure(name, found)
+                self._missing = self._missing or self._named_failure(name, found)
         return {name: found[name] for name in wanted if name in found}
 
     def _named_failure(self, name: str, found: Mapping[str, Backend]) -> PluginError:
@@ -155,12 +156,13 @@ class Registry:
     def _discover_all(self) -> dict[str, Device]:
         seen: dict[str, Device] = {}
         wanted = requested_backends(self.env) or []
+        self._failed = None
         for name, backend in self.backends().items():
             status = self._discover_one(backend, seen)
             self._status[name] = status
-            if status.state != "ok" and name in wanted and self._loud is None:
-                self._loud = PluginError(name, "discover" if status.state == "error"
-                                         else "unavailable", status.detail)
+            if status.state != "ok" and name in wanted and self._failed is None:
+                self._failed = PluginError(name, "discover" if status.state == "error"
+                                           else "unavailable", status.detail)
         return seen
 
     def _discover_one(self, backend: Backend, seen: dict[str, Device]) -> BackendStatus:
@@ -206,8 +208,9 @@ class Registry:
         with self._lock:
             if not self._scanned:
                 self.rescan()
-        if self._loud is not None:
-            raise self._loud
+        loud = self._missing or self._failed
+        if loud is not None:
+            raise loud
 
     # -- hot-plug ----------------------------------------------------------------------------
     def add(self, device: Device) -> DeviceEvent | None:

@@ -284,3 +284,14 @@ def test_a_pip_installed_plugin_package_is_loaded(tmp_path):
     listing = json.loads(out)
     assert "pipdemo:0" in [d["id"] for d in listing["devices"]]
     assert listing["errors"] == []
+
+
+def test_a_named_backend_that_recovers_is_no_longer_loud(install_plugin, make_registry):
+    install_plugin("hetero-flaky", "flaky", RAISES_IN_DISCOVERY)
+    reg = make_registry({"HETERO_BACKENDS": "cpu,flaky"})
+    with pytest.raises(PluginError, match="bus fell over"):
+        hetero.devices()
+    flaky = reg.backends()["flaky"]
+    flaky.discover = lambda: []  # the bus came back
+    reg.rescan()
+    assert [d.id for d in hetero.devices()] == ["cpu:0"]
