@@ -89,6 +89,8 @@ class SimBackend(HostMemoryBackend):
     def _release(self, device: Device, nbytes: int) -> None:
         with self._lock:
             self._used[device] -= nbytes
+            if not self._used[device]:
+                del self._used[device]  # detached devices leave no entry behind
 
     def modeled_cost(self, device: Device, work: Any) -> dict[str, Any]:
         """Roofline time and active energy of ``work`` on the profile, labelled modeled."""

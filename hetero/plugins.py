@@ -50,16 +50,16 @@ def load_order(ep: EntryPoint) -> tuple[int, int, str]:
 def api_version_error(name: str, plugin: Any) -> PluginError | None:
     """The refusal for a plugin that targets another plugin-API version, or None if it fits."""
     declared = getattr(plugin, API_ATTRIBUTE, None)
-    if declared is not None and (not isinstance(declared, int) or isinstance(declared, bool)):
-        return PluginError(
-            name, "api-version",
-            f"its {API_ATTRIBUTE} is {declared!r} ({type(declared).__name__}); it must be the "
-            f"integer {PLUGIN_API_VERSION}")
     if declared is None:
         return PluginError(
             name, "api-version",
             f"it does not declare {API_ATTRIBUTE}; add `{API_ATTRIBUTE} = {PLUGIN_API_VERSION}` "
             f"to the plugin module (this hetero provides plugin API {PLUGIN_API_VERSION})")
+    if not isinstance(declared, int) or isinstance(declared, bool):
+        return PluginError(
+            name, "api-version",
+            f"its {API_ATTRIBUTE} is {declared!r} ({type(declared).__name__}); it must be the "
+            f"integer {PLUGIN_API_VERSION}")
     if declared != PLUGIN_API_VERSION:
         return PluginError(
             name, "api-version",

@@ -78,12 +78,10 @@ def arrays_in(value: Any, where: str) -> Iterator[tuple[str, Array]]:
     """Every Array in a (nested) argument, with a path naming where it sits."""
     if isinstance(value, Array):
         yield where, value
-    elif isinstance(value, list | tuple):
-        for i, v in enumerate(value):
-            yield from arrays_in(v, f"{where}{i}" if where.endswith(" ") else f"{where}[{i}]")
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield from arrays_in(v, f"{where}{k!r}" if where.endswith(" ") else f"{where}[{k!r}]")
+    elif isinstance(value, list | tuple | dict):
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            yield from arrays_in(item, f"{where}[{key!r}]")
 
 
 class Queue:
@@ -101,7 +99,9 @@ class Queue:
         """
         kwargs = kwargs or {}
         self.device.check_alive("submit work to it")
-        common_device([*arrays_in(args, "argument "), *arrays_in(kwargs, "argument ")],
+        named = [*((f"argument {i}", a) for i, a in enumerate(args)),
+                 *((f"argument {k!r}", a) for k, a in kwargs.items())]
+        common_device([found for where, a in named for found in arrays_in(a, where)],
                       self.device)
         impl = self.device.impl
         call_args = [native(a) for a in args]
