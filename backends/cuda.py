@@ -1,68 +1,161 @@
-"""The CUDA backend: NVIDIA GPUs (Jetson included) through torch.
+"""The CUDA backend: NVIDIA GPUs (Jetson included) through numba.cuda.
 
-In this version it reports whether CUDA is usable and lists the GPUs torch sees; memory, ops and
-NVML energy arrive with the CUDA backend issue.
+Memory is numba device arrays; kernels are the kernel IR printed as numba.cuda Python. With
+``NUMBA_ENABLE_CUDASIM=1`` numba's CUDA simulator stands in for a GPU: the device is listed as
+simulated (it runs on the host CPU), which is how CI checks the CUDA code generator.
+NVML energy and the rest of the GPU work arrive with the CUDA backend issue.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
 from hetero.backend import Backend
 from hetero.device import Device, DeviceProfile
 from hetero.hookspecs import hookimpl
+from hetero.kernel import ir
+from hetero.kernel.codegen import cuda as codegen
+from hetero.kernel.launch import LaunchSpec
+from hetero.kernel.types import ArrayType
 
 HETERO_PLUGIN_API = 1
 ASSUMED_CLOCK_GHZ = 1.4
 FP32_LANES_PER_SM = 64
+DEFAULT_BLOCK = 128
+SCALARS = {"bool": np.bool_, "int32": np.int32, "int64": np.int64, "float16": np.float32,
+           "float32": np.float32, "float64": np.float64}
 
 
-def gpu_profile(props: object) -> DeviceProfile:
-    """Figures derived from what torch reports; power is unknown until NVML measures it."""
-    sms = props.multi_processor_count
+def simulator() -> bool:
+    from numba import config
+
+    return bool(config.ENABLE_CUDASIM)
+
+
+def gpu_profile(name: str, arch: str, sms: int, memory: int, simulated: bool) -> DeviceProfile:
+    """Figures derived from the device's attributes; power is unknown until NVML measures it."""
     peak = sms * FP32_LANES_PER_SM * 2 * ASSUMED_CLOCK_GHZ
     note = "modeled: not measured yet (NVML measurement arrives with the CUDA issue)"
+    source = "modeled (numba CUDA simulator: computes on the host CPU)" if simulated \
+        else "modeled"
     return DeviceProfile(
-        name=f"cuda-{props.name}", kind="gpu", arch=f"sm_{props.major}{props.minor}",
-        description=props.name, peak_gflops={"float32": round(peak, 1)},
-        mem_bandwidth_gbs=500.0, active_w=250.0, idle_w=30.0, launch_overhead_us=5.0,
-        unified_memory=bool(getattr(props, "is_integrated", False)),
-        memory_bytes=props.total_memory, source="modeled",
+        name=f"cuda-{name}", kind="gpu", arch=arch, description=name,
+        peak_gflops={"float32": round(peak, 1)}, mem_bandwidth_gbs=500.0, active_w=250.0,
+        idle_w=30.0, launch_overhead_us=5.0, unified_memory=False, memory_bytes=memory,
+        source=source,
         sources={"peak_gflops.float32": f"modeled: {sms} SMs x {FP32_LANES_PER_SM} FP32 lanes "
                                         f"x 2 FLOP x assumed {ASSUMED_CLOCK_GHZ} GHz",
                  "mem_bandwidth_gbs": note, "active_w": note, "idle_w": note,
                  "launch_overhead_us": "estimate: typical CUDA kernel launch latency",
-                 "memory_bytes": "measured: torch.cuda.get_device_properties"})
+                 "memory_bytes": "measured: cuMemGetInfo" if not simulated
+                 else "modeled: the simulator has no device memory"})
+
+
+@dataclass
+class CUDAProgram:
+    kernel: ir.KernelIR
+    source: str
+    function: Any
 
 
 class CUDABackend(Backend):
-    """GPUs torch can see."""
+    """GPUs numba.cuda can see (or its simulator, flagged simulated)."""
 
     name = "cuda"
     extra = "cuda"
-    requires = ("torch",)
+    requires = ("numba",)
+    kernel_target = "cuda"
 
     def unavailable_reason(self) -> str | None:
         missing = super().unavailable_reason()
         if missing:
             return missing
-        import torch
+        from numba import cuda
 
-        if not torch.cuda.is_available():
-            return (f"torch {torch.__version__} sees no CUDA device "
-                    "(torch.cuda.is_available() is False): no NVIDIA GPU or driver here")
+        if not cuda.is_available():
+            return ("numba.cuda sees no CUDA device (no NVIDIA GPU or driver here); "
+                    "NUMBA_ENABLE_CUDASIM=1 runs kernels in numba's CUDA simulator instead")
         return None
 
     def discover(self) -> list[Device]:
-        import torch
+        from numba import cuda
 
         devices = []
-        for i in range(torch.cuda.device_count()):
-            props = torch.cuda.get_device_properties(i)
-            devices.append(Device(
-                id=f"cuda:{i}", name=props.name, backend=self.name, kind="gpu",
-                arch=f"sm_{props.major}{props.minor}", memory_bytes=props.total_memory,
-                profile=gpu_profile(props), impl=self,
-                info={"integrated": bool(getattr(props, "is_integrated", False))}))
+        for i, gpu in enumerate(cuda.gpus):
+            devices.append(self.simulated_device(i) if simulator() else self.real_device(i, gpu))
         return devices
+
+    def real_device(self, index: int, gpu: Any) -> Device:
+        from numba import cuda
+
+        with gpu:
+            dev = cuda.get_current_device()
+            _, total = cuda.current_context().get_memory_info()
+            name = dev.name.decode() if isinstance(dev.name, bytes) else str(dev.name)
+            major, minor = dev.compute_capability
+            sms = dev.MULTIPROCESSOR_COUNT
+            integrated = bool(getattr(dev, "INTEGRATED", 0))
+        arch = f"sm_{major}{minor}"
+        return Device(id=f"cuda:{index}", name=name, backend=self.name, kind="gpu", arch=arch,
+                      memory_bytes=total, profile=gpu_profile(name, arch, sms, total, False),
+                      impl=self, info={"integrated": integrated}, native=index)
+
+    def simulated_device(self, index: int) -> Device:
+        name = "numba CUDA simulator"
+        memory = 2**30
+        return Device(id=f"cuda:{index}", name=f"{name} (simulated, runs on the host CPU)",
+                      backend=self.name, kind="gpu", arch="sm_50 (simulated)",
+                      memory_bytes=memory, profile=gpu_profile(name, "sm_50", 1, memory, True),
+                      simulated=True, impl=self,
+                      info={"computes_on": "host CPU (numba CUDA simulator)",
+                            "figures": "modeled"}, native=index)
+
+    # -- memory -------------------------------------------------------------------------------
+    def allocate(self, device: Device, shape: tuple[int, ...], dtype: np.dtype) -> Any:
+        from numba import cuda
+
+        return cuda.device_array(max(math.prod(shape), 1), dtype=dtype)
+
+    def from_host(self, device: Device, host: np.ndarray) -> Any:
+        from numba import cuda
+
+        flat = host.reshape(-1) if host.size else np.zeros(1, host.dtype)
+        return cuda.to_device(np.ascontiguousarray(flat))
+
+    def to_host(self, device: Device, buffer: Any, shape: tuple[int, ...],
+                dtype: np.dtype) -> np.ndarray:
+        host = buffer.copy_to_host()
+        return host[:math.prod(shape)].reshape(shape)
+
+    # -- kernels ------------------------------------------------------------------------------
+    def kernel_source(self, device: Device, kernel: ir.KernelIR, entry: str) -> str:
+        return codegen.generate(kernel, entry)
+
+    def compile_kernel(self, device: Device, kernel: ir.KernelIR, entry: str) -> CUDAProgram:
+        from numba import cuda
+
+        source = codegen.generate(kernel, entry)
+        namespace: dict[str, Any] = {"cuda": cuda, "np": np, "math": math}
+        exec(compile(source, f"<hetero kernel {entry}>", "exec"), namespace)  # noqa: S102
+        return CUDAProgram(kernel, source, cuda.jit(namespace[entry]))
+
+    def run_kernel(self, device: Device, program: CUDAProgram, args: list[Any],
+                   spec: LaunchSpec) -> None:
+        from numba import cuda
+
+        block = spec.local_size or (min(DEFAULT_BLOCK, spec.global_size[0]), 1, 1)
+        blocks = tuple(-(-g // b) for g, b in zip(spec.global_size, block, strict=True))
+        values = [value if isinstance(p.type, ArrayType) else SCALARS[p.type.name](value)
+                  for p, value in zip(program.kernel.params, args, strict=True)]
+        program.function[blocks, block](*values, *spec.global_size)
+        cuda.synchronize()
+
+    def max_group_size(self, device: Device) -> int:
+        return 1024
 
 
 @hookimpl

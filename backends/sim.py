@@ -11,6 +11,7 @@ import weakref
 from typing import Any
 
 import numpy as np
+from hetero.backends.cpu.kernels import NumbaKernels
 
 from hetero.backend import HostMemoryBackend
 from hetero.catalogue import LinkProfile
@@ -21,7 +22,7 @@ from hetero.hookspecs import hookimpl
 HETERO_PLUGIN_API = 1
 
 
-class SimBackend(HostMemoryBackend):
+class SimBackend(NumbaKernels, HostMemoryBackend):
     """Holds the simulated devices attached so far; discovery reports exactly those."""
 
     name = "sim"

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from hetero import sim
 from hetero.array import Array, asarray, empty, from_dlpack, zeros
 from hetero.backend import Backend
@@ -28,10 +30,44 @@ from hetero.errors import (
     UnsupportedOp,
 )
 from hetero.hookspecs import PLUGIN_API_VERSION, hookimpl
+from hetero.kernel import Kernel, func, kernel
+from hetero.kernel.language import (
+    atomic_add,
+    barrier,
+    ceil,
+    cos,
+    erf,
+    exp,
+    exp2,
+    fabs,
+    floor,
+    fma,
+    global_id,
+    global_size,
+    group_id,
+    local_array,
+    local_id,
+    local_size,
+    log,
+    log2,
+    max,
+    min,
+    num_groups,
+    pow,
+    private_array,
+    rsqrt,
+    sin,
+    sqrt,
+    tanh,
+)
 from hetero.queue import Event, Queue, Work
 from hetero.selector import Selector
 
 __version__ = "0.1.0"
+
+#: Scalar types, for casts and scratch arrays inside kernels (NumPy's own types).
+float16, float32, float64 = np.float16, np.float32, np.float64
+int32, int64, bool_ = np.int32, np.int64, np.bool_
 
 
 def devices() -> list[Device]:
@@ -75,7 +111,11 @@ def links() -> dict[str, LinkProfile]:
 
 
 __all__ = [
-    "Array", "Backend", "BackendStatus", "Device", "DeviceEvent", "DeviceLost", "DeviceMismatch",
+    "Array", "Backend", "Kernel", "atomic_add", "barrier", "bool_", "ceil", "cos", "erf", "exp",
+    "exp2", "fabs", "float16", "float32", "float64", "floor", "fma", "func", "global_id",
+    "global_size", "group_id", "int32", "int64", "kernel", "local_array", "local_id",
+    "local_size", "log", "log2", "max", "min", "num_groups", "pow", "private_array", "rsqrt",
+    "sin", "sqrt", "tanh", "BackendStatus", "Device", "DeviceEvent", "DeviceLost", "DeviceMismatch",
     "DeviceNotFound", "DeviceOutOfMemory", "DeviceProfile", "Event", "HeteroError",
     "KernelCompileError", "LinkProfile", "ModelError", "PLUGIN_API_VERSION", "PlanInfeasible",
     "PluginError", "Queue", "Selector", "UnsupportedOp", "Work", "asarray", "backend_status",

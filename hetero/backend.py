@@ -17,6 +17,9 @@ from hetero.errors import UnsupportedOp
 
 if TYPE_CHECKING:
     from hetero.device import Device
+    from hetero.kernel.ir import KernelIR
+    from hetero.kernel.launch import LaunchSpec
+    from hetero.queue import DeviceTime
 
 
 def importable(module: str) -> bool:
@@ -75,6 +78,27 @@ class Backend:
                 kwargs: dict[str, Any]) -> Any:
         """Run ``fn`` on the device's queue with backend-native buffers in place of Arrays."""
         raise UnsupportedOp(f"backend {self.name} cannot run host callables")
+
+    # -- kernels (the kernel language) ---------------------------------------------------------
+    #: The code generator this backend's kernels use ("numba-cpu", "opencl", "cuda"), or None.
+    kernel_target: ClassVar[str | None] = None
+
+    def kernel_source(self, device: Device, kernel: KernelIR, entry: str) -> str:
+        """The code generated for one kernel specialisation on this device."""
+        raise UnsupportedOp(f"backend {self.name} does not compile @hetero.kernel code")
+
+    def compile_kernel(self, device: Device, kernel: KernelIR, entry: str) -> Any:
+        """A runnable program for one kernel specialisation (KernelCompileError on failure)."""
+        raise UnsupportedOp(f"backend {self.name} does not compile @hetero.kernel code")
+
+    def run_kernel(self, device: Device, program: Any, args: Sequence[Any],
+                   spec: LaunchSpec) -> DeviceTime | None:
+        """Run a compiled kernel on native buffers; return the device's own timing if any."""
+        raise UnsupportedOp(f"backend {self.name} does not run @hetero.kernel code")
+
+    def max_group_size(self, device: Device) -> int:
+        """The largest work-group this device runs, for launches that leave it to hetero."""
+        return 256
 
     def modeled_cost(self, device: Device, work: Any) -> dict[str, Any] | None:
         """Modeled time/energy of a work item (simulated backends); None when not modeled."""

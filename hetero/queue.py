@@ -23,11 +23,19 @@ class Work:
     dtype: str = "float32"
 
 
+@dataclass(frozen=True)
+class DeviceTime:
+    """What a backend returns from a kernel run when the device timed it itself."""
+
+    nanoseconds: int
+
+
 class Event:
     """A submitted work item. ``wait()`` returns its result or raises its error.
 
     ``start_ns``/``end_ns`` are host ``perf_counter_ns`` stamps taken around the work on the
-    queue's thread (``timing == "host"``); a backend with device timers may report its own.
+    queue's thread. A backend with device timers (OpenCL profiling) also reports the kernel's
+    own time in ``device_ns``; then ``timing == "device"`` and ``duration_ms`` uses it.
     ``modeled`` holds modeled time and energy on simulated devices.
     """
 
@@ -37,7 +45,8 @@ class Event:
         self.submit_ns = time.perf_counter_ns()
         self.start_ns: int | None = None
         self.end_ns: int | None = None
-        self.timing: Literal["host"] = "host"
+        self.timing: Literal["host", "device"] = "host"
+        self.device_ns: int | None = None
         self.modeled: dict[str, Any] | None = None
 
     @property
@@ -53,13 +62,16 @@ class Event:
 
     @property
     def duration_ms(self) -> float | None:
-        """Measured time on the queue in milliseconds, once complete."""
+        """Measured time in milliseconds once complete: the device's timer where it has one."""
+        if self.device_ns is not None:
+            return self.device_ns / 1e6
         if self.start_ns is None or self.end_ns is None:
             return None
         return (self.end_ns - self.start_ns) / 1e6
 
     def __repr__(self) -> str:
-        took = f", {self.duration_ms:.3f} ms measured" if self.duration_ms is not None else ""
+        took = "" if self.duration_ms is None else \
+            f", {self.duration_ms:.3f} ms measured ({self.timing})"
         return f"<Event on {self.device.id}: {self.status}{took}>"
 
 
@@ -97,25 +109,40 @@ class Queue:
 
         Every Array argument must live on this queue's device (DeviceMismatch otherwise).
         """
-        kwargs = kwargs or {}
+        impl = self.device.impl
+        return self._enqueue(lambda a, k: impl.execute(self.device, fn, a, k), args,
+                             kwargs or {}, work)
+
+    def launch(self, program: Any, args: Sequence[Any], spec: Any, *,
+               work: Work | None = None) -> Event:
+        """Run a compiled kernel; the backend may report the kernel's own device time."""
+        impl = self.device.impl
+        return self._enqueue(lambda a, k: impl.run_kernel(self.device, program, a, spec),
+                             args, {}, work)
+
+    def _enqueue(self, call: Callable[[list[Any], dict[str, Any]], Any], args: Sequence[Any],
+                 kwargs: dict[str, Any], work: Work | None) -> Event:
         self.device.check_alive("submit work to it")
         named = [*((f"argument {i}", a) for i, a in enumerate(args)),
                  *((f"argument {k!r}", a) for k, a in kwargs.items())]
         common_device([found for where, a in named for found in arrays_in(a, where)],
                       self.device)
-        impl = self.device.impl
         call_args = [native(a) for a in args]
         call_kwargs = {k: native(v) for k, v in kwargs.items()}
         event = Event(self.device)
         if work is not None:
-            event.modeled = impl.modeled_cost(self.device, work)
+            event.modeled = self.device.impl.modeled_cost(self.device, work)
 
         def run() -> Any:
             event.start_ns = time.perf_counter_ns()
             try:
-                return impl.execute(self.device, fn, call_args, call_kwargs)
+                result = call(call_args, call_kwargs)
             finally:
                 event.end_ns = time.perf_counter_ns()
+            if isinstance(result, DeviceTime):
+                event.device_ns, event.timing = result.nanoseconds, "device"
+                return None
+            return result
 
         event.future = self._executor.submit(run)
         return event

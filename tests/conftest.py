@@ -13,6 +13,9 @@ import pytest
 
 # One cache for the whole session (and the subprocesses it starts): the CPU is measured once.
 os.environ.setdefault("HETERO_CACHE_DIR", tempfile.mkdtemp(prefix="hetero-test-cache-"))
+# The CUDA code generator is checked in numba's CUDA simulator unless a run asks for a real GPU
+# (NUMBA_ENABLE_CUDASIM=0 on a machine with one). Must be set before numba.cuda is imported.
+os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 
 from hetero.discovery import Registry, set_default_registry  # noqa: E402
 

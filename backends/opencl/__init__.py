@@ -1,6 +1,8 @@
 """The OpenCL backend: every OpenCL platform and device through pyopencl (FPGAs among them).
 
-In this version it discovers devices and moves data; kernels arrive with the kernel language.
+Discovery, memory (zero-copy host-allocated buffers where the device shares host memory) and
+kernels: OpenCL C generated from the kernel IR, built through ``programs``' binary cache or
+loaded prebuilt on FPGAs, run on a profiling queue whose timers go into each ``Event``.
 PoCL's CPU device (``pip install 'hetero[opencl]'``) gives a real OpenCL device on any host.
 """
 
@@ -8,16 +10,24 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 from hetero.backends.cpu.hostinfo import host_arch
+from hetero.backends.opencl import pocl, programs
 
 from hetero.backend import Backend
 from hetero.cache import cached
 from hetero.device import Device, DeviceProfile
+from hetero.errors import KernelCompileError
 from hetero.hookspecs import hookimpl
+from hetero.kernel import ir
+from hetero.kernel.codegen import opencl as codegen
+from hetero.kernel.launch import LaunchSpec
+from hetero.kernel.types import ArrayType
+from hetero.queue import DeviceTime
 
 HETERO_PLUGIN_API = 1
 log = logging.getLogger("hetero.backends.opencl")
@@ -37,15 +47,37 @@ def device_kind(cl: Any, dev: Any) -> str:
     return "cpu" if dev.type & cl.device_type.CPU else "accelerator"
 
 
+SCALAR_ARGS = {"bool": np.int32, "int32": np.int32, "int64": np.int64, "float16": np.float32,
+               "float32": np.float32, "float64": np.float64}
+
+
+@dataclass
+class CLProgram:
+    """A built kernel: where its binary came from ("compiled", "cache" or "prebuilt")."""
+
+    kernel: ir.KernelIR
+    entry: str
+    cl_kernel: Any
+    origin: str
+
+
 class Handle:
     """One OpenCL device with its own context and a profiling-enabled in-order queue."""
 
     def __init__(self, cl: Any, dev: Any):
         self.cl, self.dev = cl, dev
+        self.llvm_cpu = pocl.retarget(dev)
 
     @cached_property
     def context(self) -> Any:
         return self.cl.Context([self.dev])
+
+    @cached_property
+    def flags(self) -> Any:
+        """Buffer flags: host-allocated (zero-copy) memory where the device shares host RAM."""
+        mf = self.cl.mem_flags
+        shared = bool(self.dev.host_unified_memory)
+        return mf.READ_WRITE | (mf.ALLOC_HOST_PTR if shared else 0)
 
     @cached_property
     def queue(self) -> Any:
@@ -125,13 +157,13 @@ class OpenCLBackend(Backend):
     def allocate(self, device: Device, shape: tuple[int, ...], dtype: np.dtype) -> Any:
         handle = device.native
         nbytes = max(int(np.prod(shape, dtype=np.int64)) * dtype.itemsize, 1)
-        return handle.cl.Buffer(handle.context, handle.cl.mem_flags.READ_WRITE, nbytes)
+        return handle.cl.Buffer(handle.context, handle.flags, nbytes)
 
     def from_host(self, device: Device, host: np.ndarray) -> Any:
         handle = device.native
         if host.nbytes == 0:
             return self.allocate(device, host.shape, host.dtype)
-        flags = handle.cl.mem_flags.READ_WRITE | handle.cl.mem_flags.COPY_HOST_PTR
+        flags = handle.flags | handle.cl.mem_flags.COPY_HOST_PTR
         return handle.cl.Buffer(handle.context, flags, hostbuf=host)
 
     def to_host(self, device: Device, buffer: Any, shape: tuple[int, ...],
@@ -141,6 +173,50 @@ class OpenCLBackend(Backend):
             handle = device.native
             handle.cl.enqueue_copy(handle.queue, out, buffer).wait()
         return out
+
+    # -- kernels ------------------------------------------------------------------------------
+    kernel_target = "opencl"
+
+    def kernel_source(self, device: Device, kernel: ir.KernelIR, entry: str) -> str:
+        return codegen.generate(kernel, entry)
+
+    def compile_kernel(self, device: Device, kernel: ir.KernelIR, entry: str) -> CLProgram:
+        handle = device.native
+        cl, dev, options = handle.cl, handle.dev, ""
+        binary = programs.prebuilt(dev, entry, programs.manifest_path())
+        if binary is not None:
+            prg, origin = programs.program_from_binary(cl, handle.context, dev, binary,
+                                                       options), "prebuilt"
+        elif device.kind == "fpga":
+            raise KernelCompileError(
+                f"{device.id} is an FPGA: it cannot compile {entry} at run time. Build it "
+                f"offline from kern.source({device.id!r}, ...), list the binary in a manifest "
+                f"(hetero.backends.opencl.programs.write_manifest) and point "
+                f"{programs.MANIFEST_ENV} at it")
+        else:
+            source = codegen.generate(kernel, entry)
+            cache = programs.ProgramCache()
+            key = cache.key(dev, source, options)
+            prg, origin = cache.load(cl, handle.context, dev, key, options), "cache"
+            if prg is None:
+                prg, origin = programs.program_from_source(cl, handle.context, dev, source,
+                                                           options), "compiled"
+                cache.store(cl, prg, dev, key, entry, options)
+        return CLProgram(kernel, entry, cl.Kernel(cl.Program(prg), entry), origin)
+
+    def run_kernel(self, device: Device, program: CLProgram, args: list[Any],
+                   spec: LaunchSpec) -> DeviceTime:
+        handle = device.native
+        values = [value if isinstance(p.type, ArrayType) else SCALAR_ARGS[p.type.name](value)
+                  for p, value in zip(program.kernel.params, args, strict=True)]
+        program.cl_kernel.set_args(*values)
+        event = handle.cl.enqueue_nd_range_kernel(handle.queue, program.cl_kernel,
+                                                  spec.global_size, spec.local_size)
+        event.wait()
+        return DeviceTime(event.profile.end - event.profile.start)
+
+    def max_group_size(self, device: Device) -> int:
+        return int(device.native.dev.max_work_group_size)
 
 
 @hookimpl

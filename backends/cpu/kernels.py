@@ -1,0 +1,139 @@
+"""Kernels on the host through numba: compile the generated Python, launch over host arrays.
+
+Work-groups run in parallel on numba's thread pool; a global atomic add is a real LLVM
+``atomicrmw``. float16 arrays enter as float32 copies (numba's CPU target has no float16)
+and the kernel's writes are copied back.
+"""
+
+from __future__ import annotations
+
+import linecache
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hetero.errors import KernelCompileError
+from hetero.kernel import ir
+from hetero.kernel.codegen import cpu as codegen
+from hetero.kernel.launch import LaunchSpec
+from hetero.kernel.types import ArrayType
+
+CHUNK_GROUPS_PER_THREAD = 4
+SCALAR_TYPES = {"bool": np.bool_, "int32": np.int32, "int64": np.int64, "float16": np.float32,
+                "float32": np.float32, "float64": np.float64}
+
+
+@dataclass
+class CPUProgram:
+    kernel: ir.KernelIR
+    source: str
+    function: Any
+
+
+def atomics() -> dict[str, Any]:
+    """numba intrinsics for ``atomic_add``: LLVM atomicrmw on global arrays, plain on scratch."""
+    import numba
+    from numba.core import cgutils, types
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def _atomic_add(typingctx, array, index, value):
+        def codegen(context, builder, signature, args):
+            array_type = signature.args[0]
+            view = context.make_array(array_type)(context, builder, args[0])
+            pointer = cgutils.get_item_pointer(context, builder, array_type, view, [args[1]],
+                                               wraparound=False)
+            op = "fadd" if isinstance(array_type.dtype, types.Float) else "add"
+            return builder.atomic_rmw(op, pointer, args[2], "monotonic")
+
+        return array.dtype(array, types.intp, array.dtype), codegen
+
+    @numba.njit(inline="always")
+    def _plain_add(array, index, value):
+        old = array[index]
+        array[index] = old + value
+        return old
+
+    return {"_atomic_add": _atomic_add, "_plain_add": _plain_add}
+
+
+_ATOMICS: dict[str, Any] = {}
+
+
+def compile_kernel(kernel: ir.KernelIR, entry: str) -> CPUProgram:
+    import math
+
+    import numba
+
+    if not _ATOMICS:
+        _ATOMICS.update(atomics())
+    source = codegen.generate(kernel, entry)
+    filename = f"<hetero kernel {entry}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace = {"np": np, "math": math, "prange": numba.prange, **_ATOMICS}
+    exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - our generated code
+    function = numba.njit(parallel=True, error_model="numpy", fastmath={"contract"},
+                          nogil=True)(namespace[entry])
+    return CPUProgram(kernel, source, function)
+
+
+def run(program: CPUProgram, args: list[Any], spec: LaunchSpec, threads: int) -> None:
+    kernel = program.kernel
+    local = spec.local_size or chunk(spec.global_size, threads)
+    groups = [-(-g // n) for g, n in zip(spec.global_size, local, strict=True)]
+    values, write_back = marshal(kernel, args)
+    try:
+        program.function(*values, *spec.global_size, *local, *groups)
+    except Exception as exc:  # numba typing errors surface at the first call
+        if type(exc).__module__.startswith("numba"):
+            raise KernelCompileError(f"kernel {kernel.name}: numba could not compile the "
+                                     f"generated code:\n{exc}\n--- generated source ---\n"
+                                     f"{program.source}") from exc
+        raise
+    for target, computed in write_back:
+        target[...] = computed.reshape(target.shape)
+
+
+def marshal(kernel: ir.KernelIR, args: list[Any]) -> tuple[list[Any], list[tuple]]:
+    """Flat arrays and typed scalars, in parameter order; float16 goes through float32."""
+    values, write_back = [], []
+    for param, value in zip(kernel.params, args, strict=True):
+        if isinstance(param.type, ArrayType):
+            flat = value.reshape(-1)
+            if flat.dtype == np.float16:
+                widened = flat.astype(np.float32)
+                if param.name in kernel.written:
+                    write_back.append((value, widened))
+                flat = widened
+            values.append(flat)
+        else:
+            values.append(SCALAR_TYPES[param.type.name](value))
+    return values, write_back
+
+
+def chunk(global_size: tuple[int, int, int], threads: int) -> tuple[int, int, int]:
+    """Work-groups for a launch that left their size open: a few per thread along dim 0."""
+    groups = max(threads * CHUNK_GROUPS_PER_THREAD, 1)
+    return (max(-(-global_size[0] // groups), 1), global_size[1], global_size[2])
+
+
+class NumbaKernels:
+    """The kernel half of a host-memory backend (cpu, and sim, which computes on the host)."""
+
+    kernel_target = "numba-cpu"
+
+    def kernel_source(self, device: Any, kernel: ir.KernelIR, entry: str) -> str:
+        return codegen.generate(kernel, entry)
+
+    def compile_kernel(self, device: Any, kernel: ir.KernelIR, entry: str) -> CPUProgram:
+        return compile_kernel(kernel, entry)
+
+    def run_kernel(self, device: Any, program: CPUProgram, args: list[Any],
+                   spec: LaunchSpec) -> None:
+        import numba
+
+        run(program, args, spec, numba.get_num_threads())
+
+    def max_group_size(self, device: Any) -> int:
+        return 1024

@@ -1,0 +1,182 @@
+"""IR -> Python for numba's CPU target: work-groups in parallel (``prange``), work-items in loops.
+
+A kernel without barriers runs each group as one loop nest over its work-items. With barriers,
+the body is cut at each barrier into regions, each a loop over the group's work-items (the
+"work-item loops" of PoCL); control flow around barriers is uniform (checked by the frontend),
+so it runs once per group. Values a work-item carries from one region to the next live in
+per-group context arrays, loaded into locals at a region's start and stored back at its end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hetero.kernel import ir
+from hetero.kernel.analysis import names_in, uniform_variables
+from hetero.kernel.codegen.pysource import NP_TYPES, PythonPrinter
+
+GRID = ("_gs{0}", "_ls{0}", "_ng{0}")
+WORK_ITEM = {"global_id": "(_gr{0} * _ls{0} + _l{0})", "local_id": "_l{0}",
+             "group_id": "_gr{0}", "global_size": "_gs{0}", "local_size": "_ls{0}",
+             "num_groups": "_ng{0}"}
+
+
+def storage(dtype: str) -> str:
+    """float16 arrays are handed to numba as float32 (numba's CPU target has no float16)."""
+    return NP_TYPES["float32" if dtype == "float16" else dtype]
+
+
+@dataclass
+class Region:
+    body: list[ir.Stmt]
+    in_loop: bool
+    names: set[str] = field(default_factory=set)
+    assigned: set[str] = field(default_factory=set)
+
+
+def mentioned(stmts: list[ir.Stmt]) -> tuple[set[str], set[str]]:
+    """(every name read or written, the scalar variables assigned) in some statements."""
+    names: set[str] = set()
+    assigned: set[str] = set()
+    for s in ir.walk(stmts):
+        exprs = [getattr(s, a) for a in ("value", "index", "cond", "start", "stop", "step")
+                 if hasattr(s, a)]
+        for e in exprs:
+            names |= names_in(e)
+        target = getattr(s, "target", None) or getattr(s, "var", None)
+        if target:
+            names.add(target)
+            assigned.add(target)
+    return names, assigned
+
+
+class CPUPrinter(PythonPrinter):
+    def __init__(self, kernel: ir.KernelIR, entry: str):
+        super().__init__(kernel)
+        self.entry = entry
+        self.multi = kernel.has_barrier
+        self.uniform = uniform_variables(kernel) if self.multi else set()
+        self.regions: list[Region] = []
+        self.promoted: dict[str, str] = {}
+
+    def work_item(self, e: ir.WorkItem) -> str:
+        return WORK_ITEM[e.what].format(e.dim)
+
+    def index(self, array: str, index: ir.Expr) -> str:
+        scratch = self.kernel.scratch.get(array)
+        text = self.expr(index)
+        if self.multi and scratch is not None and scratch.space == "private":
+            return f"_li * {scratch.size} + {text}"
+        return text
+
+    def atomic(self, e: ir.AtomicAdd) -> str:
+        helper = "_plain_add" if e.array in self.kernel.scratch else "_atomic_add"
+        return f"{helper}({e.array}, {self.index(e.array, e.index)}, {self.expr(e.value)})"
+
+    def barrier(self) -> str:  # pragma: no cover - barriers split regions instead
+        raise AssertionError("barriers are region boundaries on the CPU")
+
+    # -- layout -------------------------------------------------------------------------------
+    def generate(self) -> str:
+        params = [p.name for p in self.kernel.params]
+        grid = [g.format(d) for g in GRID for d in range(3)]
+        self.emit(0, f"def {self.entry}({', '.join(params + grid)}):")
+        self.emit(1, "for _grp in prange(_ng0 * _ng1 * _ng2):")
+        self.emit(2, "_gr0 = _grp % _ng0")
+        self.emit(2, "_gr1 = (_grp // _ng0) % _ng1")
+        self.emit(2, "_gr2 = _grp // (_ng0 * _ng1)")
+        self.emit(2, "_nwi = _ls0 * _ls1 * _ls2")
+        if self.multi:
+            self.plan(self.kernel.body, in_loop=False)
+            self.promote()
+        self.allocate_scratch()
+        if self.multi:
+            self.group(self.kernel.body, 2, iter(self.regions))
+        else:
+            for d in range(3):
+                self.emit(2, f"_e{d} = min(_ls{d}, _gs{d} - _gr{d} * _ls{d})")
+            self.region(Region(self.kernel.body, False), 2, extents="_e")
+        return "\n".join(self.lines) + "\n"
+
+    def allocate_scratch(self) -> None:
+        for name, kind in self.kernel.scratch.items():
+            count = f"_nwi * {kind.size}" if self.multi and kind.space == "private" \
+                else str(kind.size)
+            self.emit(2, f"{name} = np.empty({count}, {storage(kind.dtype)})")
+        for var, np_type in self.promoted.items():
+            self.emit(2, f"_c_{var} = np.empty(_nwi, {np_type})")
+
+    def plan(self, body: list[ir.Stmt], in_loop: bool) -> None:
+        """Cut a body into regions at barriers (same walk as ``group``)."""
+        segment: list[ir.Stmt] = []
+        for s in [*body, None]:
+            if s is None or isinstance(s, ir.Barrier) or ir.contains_barrier(s):
+                if segment:
+                    names, assigned = mentioned(segment)
+                    self.regions.append(Region(segment, in_loop, names, assigned))
+                segment = []
+                if isinstance(s, ir.If):
+                    self.plan(s.body, in_loop)
+                    self.plan(s.orelse, in_loop)
+                elif isinstance(s, ir.For | ir.While):
+                    self.plan(s.body, True)
+            else:
+                segment.append(s)
+
+    def promote(self) -> None:
+        """Non-uniform variables seen in several regions (or in a repeated one) get context."""
+        seen: dict[str, int] = {}
+        for r in self.regions:
+            for name in r.names:
+                seen[name] = seen.get(name, 0) + (2 if r.in_loop else 1)
+        for var, kind in self.kernel.variables.items():
+            if seen.get(var, 0) > 1 and var not in self.uniform:
+                self.promoted[var] = NP_TYPES[kind.name]
+
+    def group(self, body: list[ir.Stmt], depth: int, regions) -> None:
+        segment: list[ir.Stmt] = []
+        for s in [*body, None]:
+            if s is None or isinstance(s, ir.Barrier) or ir.contains_barrier(s):
+                if segment:
+                    self.region(next(regions), depth, extents="_ls")
+                segment = []
+                if isinstance(s, ir.If):
+                    self.emit(depth, f"if {self.expr(s.cond)}:")
+                    self.group_body(s.body, depth + 1, regions)
+                    self.emit(depth, "else:")
+                    self.group_body(s.orelse, depth + 1, regions)
+                elif isinstance(s, ir.For):
+                    self.emit(depth, f"for {s.var} in range({self.expr(s.start)}, "
+                                     f"{self.expr(s.stop)}, {self.expr(s.step)}):")
+                    self.group_body(s.body, depth + 1, regions)
+                elif isinstance(s, ir.While):
+                    self.emit(depth, f"while {self.expr(s.cond)}:")
+                    self.group_body(s.body, depth + 1, regions)
+            else:
+                segment.append(s)
+
+    def group_body(self, body: list[ir.Stmt], depth: int, regions) -> None:
+        mark = len(self.lines)
+        self.group(body, depth, regions)
+        if len(self.lines) == mark:
+            self.emit(depth, "pass")
+
+    def region(self, region: Region, depth: int, extents: str) -> None:
+        self.emit(depth, f"for _l2 in range({extents}2):")
+        self.emit(depth + 1, f"for _l1 in range({extents}1):")
+        self.emit(depth + 2, f"for _l0 in range({extents}0):")
+        inner = depth + 3
+        if self.multi:
+            self.emit(inner, "_li = (_l2 * _ls1 + _l1) * _ls0 + _l0")
+        carried = [v for v in self.promoted if v in region.names]
+        for var in carried:
+            self.emit(inner, f"{var} = _c_{var}[_li]")
+        self.stmts(region.body, inner)
+        for var in carried:
+            if var in region.assigned:
+                self.emit(inner, f"_c_{var}[_li] = {var}")
+
+
+def generate(kernel: ir.KernelIR, entry: str) -> str:
+    """The numba-CPU Python source of one kernel specialisation."""
+    return CPUPrinter(kernel, entry).generate()

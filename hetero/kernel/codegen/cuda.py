@@ -1,0 +1,62 @@
+"""IR -> Python for numba.cuda: one CUDA thread per work-item, a block per work-group.
+
+CUDA grids are whole blocks, so a barrier-free kernel whose global size is not a multiple of
+the block size runs padded, with a guard that retires the extra threads first thing.
+"""
+
+from __future__ import annotations
+
+from hetero.kernel import ir
+from hetero.kernel.codegen.pysource import NP_TYPES, PythonPrinter
+
+AXES = "xyz"
+WORK_ITEM = {"global_id": "(cuda.blockIdx.{a} * cuda.blockDim.{a} + cuda.threadIdx.{a})",
+             "local_id": "cuda.threadIdx.{a}", "group_id": "cuda.blockIdx.{a}",
+             "global_size": "_gs{d}", "local_size": "cuda.blockDim.{a}",
+             "num_groups": "cuda.gridDim.{a}"}
+
+
+class CUDAPrinter(PythonPrinter):
+    def __init__(self, kernel: ir.KernelIR, entry: str):
+        super().__init__(kernel)
+        self.entry = entry
+
+    def work_item(self, e: ir.WorkItem) -> str:
+        return WORK_ITEM[e.what].format(a=AXES[e.dim], d=e.dim)
+
+    def load(self, e: ir.Load) -> str:
+        text = super().load(e)
+        param = next((p for p in self.kernel.arrays if p.name == e.array), None)
+        return f"np.float32({text})" if param and param.type.dtype == "float16" else text
+
+    def atomic(self, e: ir.AtomicAdd) -> str:
+        return f"cuda.atomic.add({e.array}, {self.expr(e.index)}, {self.expr(e.value)})"
+
+    def floor(self, x: str, kind) -> str:
+        return f"math.floor({x})"
+
+    def ceil(self, x: str, kind) -> str:
+        return f"math.ceil({x})"
+
+    def barrier(self) -> str:
+        return "cuda.syncthreads()"
+
+    def generate(self) -> str:
+        params = [p.name for p in self.kernel.params] + ["_gs0", "_gs1", "_gs2"]
+        self.emit(0, f"def {self.entry}({', '.join(params)}):")
+        if not self.kernel.has_barrier:
+            ids = " or ".join(f"{WORK_ITEM['global_id'].format(a=AXES[d])} >= _gs{d}"
+                              for d in range(3))
+            self.emit(1, f"if {ids}:")
+            self.emit(2, "return")
+        for name, kind in self.kernel.scratch.items():
+            where = "shared" if kind.space == "local" else "local"
+            dtype = NP_TYPES["float32" if kind.dtype == "float16" else kind.dtype]
+            self.emit(1, f"{name} = cuda.{where}.array({kind.size}, {dtype})")
+        self.stmts(self.kernel.body, 1)
+        return "\n".join(self.lines) + "\n"
+
+
+def generate(kernel: ir.KernelIR, entry: str) -> str:
+    """The numba.cuda Python source of one kernel specialisation."""
+    return CUDAPrinter(kernel, entry).generate()
