@@ -62,6 +62,18 @@ class Array:
             raise TypeError("len() of a 0-d hetero.Array")
         return self._shape[0]
 
+    def reshape(self, *shape: int | Sequence[int]) -> Array:
+        """The same data with another shape, without copying (arrays are contiguous)."""
+        dims = tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) \
+            else tuple(shape)
+        if -1 in dims:
+            known = int(np.prod([d for d in dims if d != -1], dtype=np.int64)) or 1
+            dims = tuple(self.size // known if d == -1 else d for d in dims)
+        if int(np.prod(dims, dtype=np.int64)) != self.size:
+            raise ValueError(f"cannot reshape {self._shape} ({self.size} elements) to {dims}")
+        buffer = self._device.impl.reshape_buffer(self.buffer, dims)
+        return Array(buffer, self._device, dims, self._dtype)
+
     def to(self, device: Selector) -> Array:
         """This array on ``device``: itself if already there, else an explicit copy."""
         target = resolve(device)

@@ -73,6 +73,10 @@ class Backend:
         """The buffer as a host array without copying, when it lives in host memory; else None."""
         return None
 
+    def reshape_buffer(self, buffer: Any, shape: tuple[int, ...]) -> Any:
+        """The buffer viewed with another shape (flat device buffers need no change)."""
+        return buffer
+
     # -- execution ---------------------------------------------------------------------------
     def execute(self, device: Device, fn: Callable[..., Any], args: Sequence[Any],
                 kwargs: dict[str, Any]) -> Any:
@@ -124,6 +128,9 @@ class HostMemoryBackend(Backend):
 
     def host_view(self, buffer: np.ndarray) -> np.ndarray:
         return buffer
+
+    def reshape_buffer(self, buffer: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        return buffer.reshape(shape)
 
     def execute(self, device: Device, fn: Callable[..., Any], args: Sequence[Any],
                 kwargs: dict[str, Any]) -> Any:

@@ -246,15 +246,24 @@ class Translator:
         shape = (shape,) if isinstance(shape, int) else tuple(shape)
         if not all(isinstance(n, int) and n > 0 for n in shape):
             self.fail(call, f"{space}_array shape {shape} must be positive integer constants")
-        dtype = CAST_NAMES.get(self.resolve(call.args[1]) or "")
+        dtype = self.dtype_of(call.args[1])
         if dtype is None:
-            self.fail(call, f"{space}_array dtype must be a type such as hetero.float32")
+            self.fail(call, f"{space}_array dtype must be a type such as hetero.float32, or "
+                            "an array argument's .dtype")
         var = self.local(name)
         if var in self.scratch or var in self.assigned:
             self.fail(call, f"{name!r} is declared twice")
         self.scratch[var] = self.arrays[var] = ArrayType(dtype, len(shape), space, shape)
         self.scope.arrays[name] = var
         return []
+
+    def dtype_of(self, node: ast.expr) -> str | None:
+        """A scratch array's element type: a type name, or ``arg.dtype`` of an array."""
+        if isinstance(node, ast.Attribute) and node.attr == "dtype":
+            array = self.array_name(node.value)
+            return self.arrays[array].dtype if array else None
+        name = self.resolve(node)
+        return CAST_NAMES.get(name) if name else None
 
     def for_range(self, node: ast.For, line: int) -> ir.For:
         call = node.iter

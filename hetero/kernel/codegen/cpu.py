@@ -1,9 +1,11 @@
 """IR -> Python for numba's CPU target: work-groups in parallel (``prange``), work-items in loops.
 
-A kernel without barriers runs each group as one loop nest over its work-items. With barriers,
-the body is cut at each barrier into regions, each a loop over the group's work-items (the
-"work-item loops" of PoCL); control flow around barriers is uniform (checked by the frontend),
-so it runs once per group. Values a work-item carries from one region to the next live in
+The body is cut into regions, each a loop over the group's work-items (PoCL's "work-item
+loops"). Cuts fall at barriers and, in kernels without ``return``, around loops whose bounds
+are the same for the whole group: such a loop runs once per group with the work-item loop
+inside it, which lets LLVM vectorise across work-items (legal, since work-items between
+barriers may run in any interleaving). Control flow around cuts is uniform (the frontend
+checks it for barriers). Values a work-item carries from one region to the next live in
 per-group context arrays, loaded into locals at a region's start and stored back at its end.
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hetero.kernel import ir
-from hetero.kernel.analysis import names_in, uniform_variables
+from hetero.kernel.analysis import children, loop_is_uniform, names_in, uniform_variables
 from hetero.kernel.codegen.pysource import NP_TYPES, PythonPrinter
 
 GRID = ("_gs{0}", "_ls{0}", "_ng{0}")
@@ -50,14 +52,31 @@ def mentioned(stmts: list[ir.Stmt]) -> tuple[set[str], set[str]]:
     return names, assigned
 
 
+def defined_first(region: Region, var: str) -> bool:
+    """The region's first mention of ``var`` assigns it outright (no value carried in)."""
+    for s in region.body:
+        names, _ = mentioned([s])
+        if var in names:
+            return isinstance(s, ir.Assign) and s.target == var and \
+                var not in names_in(s.value)
+    return False
+
+
 class CPUPrinter(PythonPrinter):
     def __init__(self, kernel: ir.KernelIR, entry: str):
         super().__init__(kernel)
         self.entry = entry
-        self.multi = kernel.has_barrier
-        self.uniform = uniform_variables(kernel) if self.multi else set()
+        self.uniform = uniform_variables(kernel)
+        # A uniform value updated from itself (``left = left // n``) must not be re-run once
+        # per work-item, so it is carried per work-item like any other value.
+        self.stable = self.uniform - {s.target for s in ir.walk(kernel.body)
+                                      if isinstance(s, ir.Assign)
+                                      and s.target in names_in(s.value)}
+        self.interchange = not kernel.has_return
+        self.multi = any(self.cuts(s) for s in ir.walk(kernel.body))
         self.regions: list[Region] = []
         self.promoted: dict[str, str] = {}
+        self.recomputed: dict[str, ir.Expr] = {}
 
     def work_item(self, e: ir.WorkItem) -> str:
         return WORK_ITEM[e.what].format(e.dim)
@@ -76,6 +95,13 @@ class CPUPrinter(PythonPrinter):
     def barrier(self) -> str:  # pragma: no cover - barriers split regions instead
         raise AssertionError("barriers are region boundaries on the CPU")
 
+    def cuts(self, s: ir.Stmt | None) -> bool:
+        """Whether a statement ends a work-item region (a barrier, or runs once per group)."""
+        if s is None or isinstance(s, ir.Barrier) or ir.contains_barrier(s):
+            return True
+        return (self.interchange and isinstance(s, ir.For)
+                and loop_is_uniform(s, self.uniform))
+
     # -- layout -------------------------------------------------------------------------------
     def generate(self) -> str:
         params = [p.name for p in self.kernel.params]
@@ -86,6 +112,8 @@ class CPUPrinter(PythonPrinter):
         self.emit(2, "_gr1 = (_grp // _ng0) % _ng1")
         self.emit(2, "_gr2 = _grp // (_ng0 * _ng1)")
         self.emit(2, "_nwi = _ls0 * _ls1 * _ls2")
+        for d in range(3):
+            self.emit(2, f"_e{d} = min(_ls{d}, _gs{d} - _gr{d} * _ls{d})")
         if self.multi:
             self.plan(self.kernel.body, in_loop=False)
             self.promote()
@@ -93,9 +121,7 @@ class CPUPrinter(PythonPrinter):
         if self.multi:
             self.group(self.kernel.body, 2, iter(self.regions))
         else:
-            for d in range(3):
-                self.emit(2, f"_e{d} = min(_ls{d}, _gs{d} - _gr{d} * _ls{d})")
-            self.region(Region(self.kernel.body, False), 2, extents="_e")
+            self.region(Region(self.kernel.body, False), 2)
         return "\n".join(self.lines) + "\n"
 
     def allocate_scratch(self) -> None:
@@ -110,7 +136,7 @@ class CPUPrinter(PythonPrinter):
         """Cut a body into regions at barriers (same walk as ``group``)."""
         segment: list[ir.Stmt] = []
         for s in [*body, None]:
-            if s is None or isinstance(s, ir.Barrier) or ir.contains_barrier(s):
+            if self.cuts(s):
                 if segment:
                     names, assigned = mentioned(segment)
                     self.regions.append(Region(segment, in_loop, names, assigned))
@@ -123,22 +149,44 @@ class CPUPrinter(PythonPrinter):
             else:
                 segment.append(s)
 
+    def rematerialisable(self) -> None:
+        """Variables set once, up front, from work-item ids and uniform values: recomputed in
+        each region rather than stored, so LLVM still sees ``lc = _l0`` (contiguous access)."""
+        counts: dict[str, int] = {}
+        for s in ir.walk(self.kernel.body):
+            if isinstance(s, ir.Assign):
+                counts[s.target] = counts.get(s.target, 0) + 1
+        for s in self.kernel.body:
+            if not isinstance(s, ir.Assign) or counts[s.target] != 1 or not self.pure(s.value):
+                continue
+            self.recomputed[s.target] = s.value
+
+    def pure(self, e: ir.Expr) -> bool:
+        if isinstance(e, ir.Load | ir.AtomicAdd):
+            return False
+        if isinstance(e, ir.Var) and e.name not in self.uniform and e.name not in self.recomputed:
+            return False
+        return all(self.pure(c) for c in children(e))
+
     def promote(self) -> None:
-        """Non-uniform variables seen in several regions (or in a repeated one) get context."""
-        seen: dict[str, int] = {}
+        """Non-uniform variables a work-item carries between regions get context arrays."""
+        self.rematerialisable()
+        seen: dict[str, list[Region]] = {}
         for r in self.regions:
             for name in r.names:
-                seen[name] = seen.get(name, 0) + (2 if r.in_loop else 1)
+                seen.setdefault(name, []).append(r)
         for var, kind in self.kernel.variables.items():
-            if seen.get(var, 0) > 1 and var not in self.uniform:
+            where = seen.get(var, [])
+            local = len(where) == 1 and (not where[0].in_loop or defined_first(where[0], var))
+            if where and not local and var not in self.stable and var not in self.recomputed:
                 self.promoted[var] = NP_TYPES[kind.name]
 
     def group(self, body: list[ir.Stmt], depth: int, regions) -> None:
         segment: list[ir.Stmt] = []
         for s in [*body, None]:
-            if s is None or isinstance(s, ir.Barrier) or ir.contains_barrier(s):
+            if self.cuts(s):
                 if segment:
-                    self.region(next(regions), depth, extents="_ls")
+                    self.region(next(regions), depth)
                 segment = []
                 if isinstance(s, ir.If):
                     self.emit(depth, f"if {self.expr(s.cond)}:")
@@ -161,13 +209,15 @@ class CPUPrinter(PythonPrinter):
         if len(self.lines) == mark:
             self.emit(depth, "pass")
 
-    def region(self, region: Region, depth: int, extents: str) -> None:
-        self.emit(depth, f"for _l2 in range({extents}2):")
-        self.emit(depth + 1, f"for _l1 in range({extents}1):")
-        self.emit(depth + 2, f"for _l0 in range({extents}0):")
+    def region(self, region: Region, depth: int) -> None:
+        self.emit(depth, "for _l2 in range(_e2):")
+        self.emit(depth + 1, "for _l1 in range(_e1):")
+        self.emit(depth + 2, "for _l0 in range(_e0):")
         inner = depth + 3
         if self.multi:
             self.emit(inner, "_li = (_l2 * _ls1 + _l1) * _ls0 + _l0")
+        for var, value in self.recomputed.items():
+            self.emit(inner, f"{var} = {self.expr(value)}")
         carried = [v for v in self.promoted if v in region.names]
         for var in carried:
             self.emit(inner, f"{var} = _c_{var}[_li]")

@@ -1,0 +1,124 @@
+"""Run an op's portable kernel on a device and compare with its NumPy reference.
+
+Every failure names the op, the case, the dtype, the device and a one-line repro that reruns
+exactly that case. ``run_suite`` walks ops x dtypes x cases for one device and ``table``
+prints the results with rich (also what ``hetero conformance`` shows).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hetero.array import asarray
+from hetero.device import Device
+
+#: (rtol, atol) per dtype. float16 computes in float32 and rounds once on store.
+TOLERANCE = {"float16": (5e-3, 5e-3), "float32": (1e-4, 1e-5), "float64": (1e-9, 1e-12),
+             "int32": (0, 0), "int64": (0, 0), "bool": (0, 0)}
+
+
+@dataclass
+class Result:
+    op: str
+    dtype: str
+    case: str
+    device: str
+    ok: bool
+    detail: str = ""
+
+    @property
+    def repro(self) -> str:
+        return (f"python -c \"from hetero.testing import check_case; check_case({self.op!r}, "
+                f"{self.dtype!r}, {self.case!r}, {self.device!r})\"")
+
+
+def wide(x: np.ndarray) -> np.ndarray:
+    """Float inputs in float64, so the reference is the exact answer to compare against."""
+    return x.astype(np.float64) if x.dtype.kind == "f" else x
+
+
+def compare(op, case, dtype: str, device: Device) -> Result:
+    from hetero.kernels.base import Case  # noqa: F401 - keeps the import cycle lazy
+
+    label = case.label
+    try:
+        inputs = [asarray(x, device) for x in case.inputs]
+        got = [y.numpy() for y in op(device, inputs, dict(case.attrs))]
+        want = op.reference([wide(x) for x in case.inputs], dict(case.attrs))
+    except Exception as exc:  # a crash is a failure with its reason, not an abort
+        return Result(op.name, dtype, label, device.id, False, f"{type(exc).__name__}: {exc}")
+    for k, (g, w) in enumerate(zip(got, want, strict=False)):
+        w = np.asarray(w)
+        if g.shape != w.shape:
+            return Result(op.name, dtype, label, device.id, False,
+                          f"output {k}: shape {g.shape}, expected {w.shape}")
+        rtol, atol = TOLERANCE.get(g.dtype.name, TOLERANCE[dtype])
+        expect = w.astype(g.dtype) if g.dtype.kind != "f" else w.astype(np.float64)
+        if not np.allclose(g.astype(np.float64) if g.dtype.kind == "f" else g, expect,
+                           rtol=rtol, atol=atol, equal_nan=True):
+            diff = np.abs(g.astype(np.float64) - w.astype(np.float64))
+            worst = np.unravel_index(int(np.nanargmax(diff)), diff.shape) if diff.size else ()
+            return Result(op.name, dtype, label, device.id, False,
+                          f"output {k}: max |error| {np.nanmax(diff):.3g} at {worst} "
+                          f"(got {g[worst]}, expected {w[worst]}; rtol {rtol}, atol {atol})")
+    return Result(op.name, dtype, label, device.id, True)
+
+
+def cases_for(op, dtype: str, seed: int = 0):
+    return op.cases(dtype, np.random.default_rng(seed))
+
+
+def check_case(op_name: str, dtype: str, case_label: str, device: str) -> Result:
+    """Rerun one case (the repro line of a failure) and print what happened."""
+    import hetero
+    from hetero.kernels import get
+
+    op = get(op_name)
+    case = next(c for c in cases_for(op, dtype) if c.label == case_label)
+    result = compare(op, case, dtype, hetero.device(device))
+    print(("PASS" if result.ok else "FAIL"), op_name, dtype, case_label, device, result.detail)
+    return result
+
+
+def run_suite(device: Device, ops: list[str] | None = None) -> list[Result]:
+    """Every case of every op (or those named) in every dtype the op supports."""
+    from hetero.kernels import OPS
+
+    results = []
+    for name in ops or sorted(OPS):
+        op = OPS[name]
+        for dtype in op.dtypes:
+            for case in cases_for(op, dtype):
+                results.append(compare(op, case, dtype, device))
+    return results
+
+
+def table(results: list[Result]):
+    """A rich table: one row per op and device, a column per dtype (passed/total)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    grid: dict[tuple[str, str], dict[str, list[bool]]] = {}
+    dtypes: list[str] = []
+    for r in results:
+        grid.setdefault((r.op, r.device), {}).setdefault(r.dtype, []).append(r.ok)
+        if r.dtype not in dtypes:
+            dtypes.append(r.dtype)
+    out = Table(title="hetero conformance (portable kernels vs NumPy reference)")
+    out.add_column("op")
+    out.add_column("device")
+    for d in dtypes:
+        out.add_column(d, justify="center")
+    for (op, device), by_dtype in sorted(grid.items()):
+        cells = []
+        for d in dtypes:
+            oks = by_dtype.get(d)
+            if oks is None:
+                cells.append(Text("-", style="dim"))
+            else:
+                cells.append(Text(f"{sum(oks)}/{len(oks)}",
+                                  style="green" if all(oks) else "bold red"))
+        out.add_row(Text(op), Text(device), *cells)
+    return out
