@@ -363,6 +363,50 @@ def test_early_return_guard_with_a_larger_global_size(dev):
     np.testing.assert_array_equal(got[37:], -1.0)  # work-items past n wrote nothing
 
 
+@hetero.kernel
+def group_sum_while(x, total):
+    i = hetero.global_id(0)
+    lid = hetero.local_id(0)
+    tile = hetero.local_array(GROUP, hetero.float32)
+    tile[lid] = x[i]
+    hetero.barrier()
+    width = GROUP // 2
+    while width > 0:
+        if lid < width:
+            tile[lid] += tile[lid + width]
+        hetero.barrier()
+        width //= 2
+    if lid == 0:
+        hetero.atomic_add(total, 0, tile[0])
+
+
+def test_tree_reduction_with_a_while_loop(dev):
+    # `width //= 2` is uniform and updated from itself after a barrier: once per group
+    x = np.arange(32, dtype=np.float32)
+    (xa,) = on(dev, x)
+    total = hetero.zeros(1, np.float32, dev)
+    group_sum_while[dev, 32, GROUP](xa, total).wait()
+    assert host(total)[0] == x.sum()
+
+
+@hetero.kernel
+def broadcast_sum(x, out):
+    i = hetero.global_id(0)
+    s = 0.0
+    for k in range(x.shape[0]):
+        s += x[k]
+    out[i] = s
+
+
+def test_uniform_accumulator_in_a_uniform_loop(dev):
+    # `s += x[k]`: a uniform value updated from itself inside a group-wide loop
+    x = np.arange(5, dtype=np.float32)
+    (xa,) = on(dev, x)
+    out = hetero.zeros(8, np.float32, dev)
+    broadcast_sum[dev, 8, 4](xa, out).wait()
+    np.testing.assert_array_equal(host(out), np.full(8, x.sum()))
+
+
 # -- 2. typing rules ----------------------------------------------------------------------------
 
 
@@ -778,60 +822,6 @@ def test_barrier_under_a_private_array_value_is_divergent():
     with pytest.raises(KernelCompileError, match="differs between work-items"):
         translate(barrier_under_private_value, [ArrayType("float32", 1),
                                                 ArrayType("float32", 1)])
-
-
-@hetero.kernel
-def group_sum_while(x, total):
-    i = hetero.global_id(0)
-    lid = hetero.local_id(0)
-    tile = hetero.local_array(GROUP, hetero.float32)
-    tile[lid] = x[i]
-    hetero.barrier()
-    width = GROUP // 2
-    while width > 0:
-        if lid < width:
-            tile[lid] += tile[lid + width]
-        hetero.barrier()
-        width //= 2
-    if lid == 0:
-        hetero.atomic_add(total, 0, tile[0])
-
-
-@pytest.mark.parametrize("device", [
-    pytest.param("cpu", marks=pytest.mark.xfail(strict=True, reason=(
-        "CPU: `width //= 2` (a uniform variable) sits in a work-item loop after the barrier, "
-        "so it runs once per work-item of the group instead of once"))),
-    "opencl:cpu:0", "cuda:0"])
-def test_tree_reduction_with_a_while_loop(registry, device):
-    need(device)
-    x = np.arange(32, dtype=np.float32)
-    (xa,) = on(device, x)
-    total = hetero.zeros(1, np.float32, device)
-    group_sum_while[device, 32, GROUP](xa, total).wait()
-    assert host(total)[0] == x.sum()
-
-
-@hetero.kernel
-def broadcast_sum(x, out):
-    i = hetero.global_id(0)
-    s = 0.0
-    for k in range(x.shape[0]):
-        s += x[k]
-    out[i] = s
-
-
-@pytest.mark.parametrize("device", [
-    pytest.param("cpu", marks=pytest.mark.xfail(strict=True, reason=(
-        "CPU loop interchange: `s += x[k]` with s uniform runs once per work-item of the "
-        "group inside the group-level k loop"))),
-    "opencl:cpu:0", "cuda:0"])
-def test_uniform_accumulator_in_a_uniform_loop(registry, device):
-    need(device)
-    x = np.arange(5, dtype=np.float32)
-    (xa,) = on(device, x)
-    out = hetero.zeros(8, np.float32, device)
-    broadcast_sum[device, 8, 4](xa, out).wait()
-    np.testing.assert_array_equal(host(out), np.full(8, x.sum()))
 
 
 @hetero.kernel
