@@ -12,9 +12,9 @@ import statistics
 import time
 
 import numpy as np
+from hetero.kernels import get
 
 import hetero
-from hetero.kernels import get
 
 
 def median_s(fn, repeat: int) -> float:
@@ -45,8 +45,8 @@ def main() -> None:
         dev = hetero.device(selector)
         ha, hb = hetero.asarray(a, dev), hetero.asarray(b, dev)
         hx, hy = hetero.asarray(x, dev), hetero.asarray(y, dev)
-        mm = median_s(lambda: get("MatMul")(dev, [ha, hb]), args.repeat)
-        ew = median_s(lambda: get("Add")(dev, [hx, hy]), args.repeat)
+        mm = median_s(lambda d=dev, p=ha, q=hb: get("MatMul")(d, [p, q]), args.repeat)
+        ew = median_s(lambda d=dev, p=hx, q=hy: get("Add")(d, [p, q]), args.repeat)
         print(f"{dev.id:12s} MatMul: {mm * 1e3:8.2f} ms  {2 * n**3 / mm / 1e9:7.1f} GFLOP/s  "
               f"{blas / mm:6.1%} of BLAS (target 25%)")
         print(f"{dev.id:12s} Add   : {ew * 1e3:8.2f} ms  {12 * size / ew / 1e9:7.1f} GB/s  "
