@@ -19,15 +19,14 @@ from hetero.device import Device, DeviceProfile
 from hetero.hookspecs import hookimpl
 from hetero.kernel import ir
 from hetero.kernel.codegen import cuda as codegen
+from hetero.kernel.codegen.pysource import load_python
 from hetero.kernel.launch import LaunchSpec
-from hetero.kernel.types import ArrayType
+from hetero.kernel.types import marshal_scalars
 
 HETERO_PLUGIN_API = 1
 ASSUMED_CLOCK_GHZ = 1.4
 FP32_LANES_PER_SM = 64
 DEFAULT_BLOCK = 128
-SCALARS = {"bool": np.bool_, "int32": np.int32, "int64": np.int64, "float16": np.float32,
-           "float32": np.float32, "float64": np.float64}
 
 
 def simulator() -> bool:
@@ -139,9 +138,8 @@ class CUDABackend(Backend):
         from numba import cuda
 
         source = codegen.generate(kernel, entry)
-        namespace: dict[str, Any] = {"cuda": cuda, "np": np, "math": math}
-        exec(compile(source, f"<hetero kernel {entry}>", "exec"), namespace)  # noqa: S102
-        return CUDAProgram(kernel, source, cuda.jit(namespace[entry]))
+        function = load_python(source, entry, {"cuda": cuda})
+        return CUDAProgram(kernel, source, cuda.jit(function))
 
     def run_kernel(self, device: Device, program: CUDAProgram, args: list[Any],
                    spec: LaunchSpec) -> None:
@@ -149,8 +147,7 @@ class CUDABackend(Backend):
 
         block = spec.local_size or (min(DEFAULT_BLOCK, spec.global_size[0]), 1, 1)
         blocks = tuple(-(-g // b) for g, b in zip(spec.global_size, block, strict=True))
-        values = [value if isinstance(p.type, ArrayType) else SCALARS[p.type.name](value)
-                  for p, value in zip(program.kernel.params, args, strict=True)]
+        values = marshal_scalars(program.kernel.params, args)
         program.function[blocks, block](*values, *spec.global_size)
         cuda.synchronize()
 

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+import hetero
 from hetero.array import Array, empty
 from hetero.device import Device
 from hetero.errors import UnsupportedOp
@@ -96,6 +97,18 @@ def itemsize(dtype: str) -> int:
 
 def io_bytes(inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo]) -> float:
     return float(sum(numel(t.shape) * itemsize(t.dtype) for t in [*inputs, *outputs]))
+
+
+@hetero.func
+def offset(index, shape, stride, rank):
+    """Element offset of flat ``index`` over ``shape``, read through ``stride`` (a device
+    function: broadcasting, transposes, batches and reductions all walk indices this way)."""
+    rest = index
+    at = 0
+    for d in range(rank - 1, -1, -1):
+        at += (rest % shape[d]) * stride[d]
+        rest = rest // shape[d]
+    return at
 
 
 def launch(kern: Kernel, device: Device, global_size: Any, local_size: Any, *args: Any,

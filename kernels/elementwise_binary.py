@@ -20,6 +20,7 @@ from hetero.kernels.base import (
     io_bytes,
     launch,
     numel,
+    offset,
     output,
     random,
     register,
@@ -35,17 +36,9 @@ def make_kernels(name: str, fn: hetero.kernel.DeviceFunction):
         out[i] = fn(a[i], b[i])
 
     @hetero.kernel
-    def broadcast(a, b, out, ashape, astride, bstride, rank):
+    def broadcast(a, b, out, shape, astride, bstride, rank):
         i = hetero.global_id(0)
-        rest = i
-        ia = 0
-        ib = 0
-        for d in range(rank - 1, -1, -1):
-            index = rest % ashape[d]
-            rest = rest // ashape[d]
-            ia += index * astride[d]
-            ib += index * bstride[d]
-        out[i] = fn(a[ia], b[ib])
+        out[i] = fn(a[offset(i, shape, astride, rank)], b[offset(i, shape, bstride, rank)])
 
     flat.__name__, broadcast.__name__ = f"{name.lower()}_flat", f"{name.lower()}_broadcast"
     return flat, broadcast

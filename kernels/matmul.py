@@ -18,6 +18,7 @@ from hetero.kernels.base import (
     io_bytes,
     launch,
     numel,
+    offset,
     output,
     random,
     register,
@@ -38,14 +39,8 @@ def matmul_tiled(a, b, c, m, n, k, batch_shape, a_batch, b_batch, batch_rank):
     lr = hetero.local_id(1)
     tile_a = hetero.local_array((TILE, TILE), a.dtype)
     tile_b = hetero.local_array((TILE, TILE), b.dtype)
-    rest = z
-    base_a = 0
-    base_b = 0
-    for d in range(batch_rank - 1, -1, -1):
-        index = rest % batch_shape[d]
-        rest = rest // batch_shape[d]
-        base_a += index * a_batch[d]
-        base_b += index * b_batch[d]
+    base_a = offset(z, batch_shape, a_batch, batch_rank)
+    base_b = offset(z, batch_shape, b_batch, batch_rank)
     acc = 0.0
     for t in range((k + TILE - 1) // TILE):
         ka = t * TILE + lc

@@ -19,6 +19,7 @@ from hetero.kernels.base import (
     launch,
     normalise_axis,
     numel,
+    offset,
     output,
     random,
     register,
@@ -41,23 +42,11 @@ def larger(a, b):
 def make_kernel(name: str, combine) -> hetero.Kernel:
     @hetero.kernel
     def reduce(x, out, kshape, kstride, krank, rshape, rstride, rrank, count, mean):
-        o = hetero.global_id(0)
-        rest = o
-        base = 0
-        for d in range(krank - 1, -1, -1):
-            index = rest % kshape[d]
-            rest = rest // kshape[d]
-            base += index * kstride[d]
+        base = offset(hetero.global_id(0), kshape, kstride, krank)
         acc = x[base]
         for r in range(1, count):
-            left = r
-            offset = 0
-            for d in range(rrank - 1, -1, -1):
-                index = left % rshape[d]
-                left = left // rshape[d]
-                offset += index * rstride[d]
-            acc = combine(acc, x[base + offset])
-        out[o] = acc / count if mean > 0 else acc
+            acc = combine(acc, x[base + offset(r, rshape, rstride, rrank)])
+        out[hetero.global_id(0)] = acc / count if mean > 0 else acc
 
     reduce.__name__ = name.lower()
     return reduce

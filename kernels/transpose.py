@@ -13,6 +13,7 @@ from hetero.kernels.base import (
     io_bytes,
     launch,
     numel,
+    offset,
     output,
     random,
     register,
@@ -25,13 +26,7 @@ import hetero
 @hetero.kernel
 def transpose(x, out, out_shape, in_stride, rank):
     i = hetero.global_id(0)
-    rest = i
-    source = 0
-    for d in range(rank - 1, -1, -1):
-        index = rest % out_shape[d]
-        rest = rest // out_shape[d]
-        source += index * in_stride[d]
-    out[i] = x[source]
+    out[i] = x[offset(i, out_shape, in_stride, rank)]
 
 
 def permutation(shape, attrs) -> list[int]:

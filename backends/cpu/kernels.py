@@ -7,7 +7,6 @@ and the kernel's writes are copied back.
 
 from __future__ import annotations
 
-import linecache
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,12 +15,11 @@ import numpy as np
 from hetero.errors import KernelCompileError
 from hetero.kernel import ir
 from hetero.kernel.codegen import cpu as codegen
+from hetero.kernel.codegen.pysource import load_python
 from hetero.kernel.launch import LaunchSpec
-from hetero.kernel.types import ArrayType
+from hetero.kernel.types import ARGUMENT_TYPES, ArrayType
 
 CHUNK_GROUPS_PER_THREAD = 4
-SCALAR_TYPES = {"bool": np.bool_, "int32": np.int32, "int64": np.int64, "float16": np.float32,
-                "float32": np.float32, "float64": np.float64}
 
 
 @dataclass
@@ -62,19 +60,14 @@ _ATOMICS: dict[str, Any] = {}
 
 
 def compile_kernel(kernel: ir.KernelIR, entry: str) -> CPUProgram:
-    import math
-
     import numba
 
     if not _ATOMICS:
         _ATOMICS.update(atomics())
     source = codegen.generate(kernel, entry)
-    filename = f"<hetero kernel {entry}>"
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    namespace = {"np": np, "math": math, "prange": numba.prange, **_ATOMICS}
-    exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - our generated code
     function = numba.njit(parallel=True, error_model="numpy", fastmath={"contract"},
-                          nogil=True)(namespace[entry])
+                          nogil=True)(load_python(source, entry,
+                                                  {"prange": numba.prange, **_ATOMICS}))
     return CPUProgram(kernel, source, function)
 
 
@@ -108,7 +101,7 @@ def marshal(kernel: ir.KernelIR, args: list[Any]) -> tuple[list[Any], list[tuple
                 flat = widened
             values.append(flat)
         else:
-            values.append(SCALAR_TYPES[param.type.name](value))
+            values.append(ARGUMENT_TYPES[param.type.name](value))
     return values, write_back
 
 

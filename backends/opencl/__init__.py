@@ -26,7 +26,7 @@ from hetero.hookspecs import hookimpl
 from hetero.kernel import ir
 from hetero.kernel.codegen import opencl as codegen
 from hetero.kernel.launch import LaunchSpec
-from hetero.kernel.types import ArrayType
+from hetero.kernel.types import ARGUMENT_TYPES, marshal_scalars
 from hetero.queue import DeviceTime
 
 HETERO_PLUGIN_API = 1
@@ -47,8 +47,7 @@ def device_kind(cl: Any, dev: Any) -> str:
     return "cpu" if dev.type & cl.device_type.CPU else "accelerator"
 
 
-SCALAR_ARGS = {"bool": np.int32, "int32": np.int32, "int64": np.int64, "float16": np.float32,
-               "float32": np.float32, "float64": np.float64}
+SCALAR_ARGS = {**ARGUMENT_TYPES, "bool": np.int32}  # OpenCL kernel arguments cannot be bool
 
 
 @dataclass
@@ -207,8 +206,7 @@ class OpenCLBackend(Backend):
     def run_kernel(self, device: Device, program: CLProgram, args: list[Any],
                    spec: LaunchSpec) -> DeviceTime:
         handle = device.native
-        values = [value if isinstance(p.type, ArrayType) else SCALAR_ARGS[p.type.name](value)
-                  for p, value in zip(program.kernel.params, args, strict=True)]
+        values = marshal_scalars(program.kernel.params, args, SCALAR_ARGS)
         program.cl_kernel.set_args(*values)
         event = handle.cl.enqueue_nd_range_kernel(handle.queue, program.cl_kernel,
                                                   spec.global_size, spec.local_size)

@@ -118,6 +118,17 @@ def of_value(value: object) -> Scalar:
                     f"(use bool, int, float or a NumPy scalar of {', '.join(SCALARS)})")
 
 
+#: NumPy type of each scalar parameter as a target receives it (float16 computes as float32).
+ARGUMENT_TYPES = {"bool": np.bool_, "int32": np.int32, "int64": np.int64,
+                  "float16": np.float32, "float32": np.float32, "float64": np.float64}
+
+
+def marshal_scalars(params: list, args: list, types: dict = ARGUMENT_TYPES) -> list:
+    """Launch values in parameter order: arrays as given, scalars as their NumPy type."""
+    return [value if isinstance(p.type, ArrayType) else types[p.type.name](value)
+            for p, value in zip(params, args, strict=True)]
+
+
 def dtype_name(dtype: object) -> str:
     """A NumPy dtype (or its name) as a kernel storage type name, or TypeError."""
     name = np.dtype(dtype).name

@@ -40,8 +40,6 @@ def wide(x: np.ndarray) -> np.ndarray:
 
 
 def compare(op, case, dtype: str, device: Device) -> Result:
-    from hetero.kernels.base import Case  # noqa: F401 - keeps the import cycle lazy
-
     label = case.label
     try:
         inputs = [asarray(x, device) for x in case.inputs]

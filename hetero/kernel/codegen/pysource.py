@@ -6,7 +6,11 @@ barriers are spelled, which subclasses fill in.
 
 from __future__ import annotations
 
+import linecache
 import math
+from typing import Any
+
+import numpy as np
 
 from hetero.kernel import ir
 from hetero.kernel.types import Scalar
@@ -17,6 +21,16 @@ NP_TYPES = {"bool": "np.bool_", "int32": "np.int32", "int64": "np.int64",
 MATH_FN = {"exp": "math.exp", "log": "math.log", "sqrt": "math.sqrt", "tanh": "math.tanh",
            "erf": "math.erf", "sin": "math.sin", "cos": "math.cos", "fabs": "abs",
            "abs": "abs", "min": "min", "max": "max", "pow": "math.pow", "log2": "math.log2"}
+
+
+def load_python(source: str, entry: str, names: dict[str, Any]) -> Any:
+    """The function ``entry`` defined by generated source; the source is registered with
+    linecache so tracebacks and numba's errors can show it."""
+    filename = f"<hetero kernel {entry}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace = {"np": np, "math": math, **names}
+    exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - our generated code
+    return namespace[entry]
 
 
 class PythonPrinter:
