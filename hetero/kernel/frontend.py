@@ -22,7 +22,6 @@ from hetero.kernel.types import (
     BOOL,
     FLOAT64,
     INT64,
-    SCALARS,
     WEAK_INT,
     ArrayType,
     Scalar,
@@ -140,14 +139,14 @@ class Translator:
         if isinstance(node, ast.AnnAssign) and node.value is not None:
             return self.annotated(node, line)
         if isinstance(node, ast.AugAssign):
-            op = ARITH.get(type(node.op)) or self.unsupported(node)
+            if type(node.op) not in ARITH:
+                self.unsupported(node)
             target = node.target
             current = ast.copy_location(ast.Subscript(target.value, target.slice, ast.Load())
                                         if isinstance(target, ast.Subscript)
                                         else ast.Name(getattr(target, "id", "?"), ast.Load()),
                                         node)
             value = ast.copy_location(ast.BinOp(current, node.op, node.value), node)
-            del op
             return self.assign(target, value, line)
         if isinstance(node, ast.If):
             cond = self.truth(node.test)
@@ -206,7 +205,7 @@ class Translator:
         if isinstance(target, ast.Subscript):
             array, index = self.element(target)
             self.written.add(array)
-            element = self.array_type(array, target).element
+            element = self.arrays[array].element
             rhs = self.expr(value)
             return [ir.Store(array, index, self.cast(rhs, element), line)]
         if not isinstance(target, ast.Name):
@@ -336,7 +335,7 @@ class Translator:
             dim = self.constant(node.slice)
             return self.extent(self.scope.arrays[base.value.id], dim, node)
         array, index = self.element(node)
-        return ir.Load(array, index, self.array_type(array, node).element)
+        return ir.Load(array, index, self.arrays[array].element)
 
     def expr_BinOp(self, node: ast.BinOp) -> ir.Expr:
         op = ARITH.get(type(node.op)) or self.unsupported(node)
@@ -569,9 +568,6 @@ class Translator:
             return self.scope.arrays[node.id]
         return None
 
-    def array_type(self, array: str, node: ast.AST) -> ArrayType:
-        return self.arrays[array]
-
     def element(self, node: ast.Subscript) -> tuple[str, ir.Expr]:
         array = self.array_name(node.value)
         if array is None:
@@ -649,4 +645,4 @@ def translate(fn: Callable[..., Any], signature: list[Scalar | ArrayType]) -> ir
     return kernel
 
 
-__all__ = ["DeviceFunction", "SCALARS", "translate"]
+__all__ = ["DeviceFunction", "translate"]

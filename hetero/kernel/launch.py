@@ -83,7 +83,7 @@ class Kernel:
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
         self._ir: dict[Signature, ir.KernelIR] = {}
-        self._programs: dict[tuple[int, Signature], Any] = {}
+        self._programs: dict[tuple[Device, Signature], Any] = {}
         self._lock = threading.Lock()
         self._last: Signature | None = None
 
@@ -121,7 +121,7 @@ class Kernel:
         return f"hk_{self.__name__}_{digest}"
 
     def program(self, device: Device, signature: Signature) -> Any:
-        key = (id(device), signature)
+        key = (device, signature)
         program = self._programs.get(key)
         if program is None:
             kernel = self.specialise(signature)
