@@ -22,6 +22,7 @@ from hetero.kernel.codegen import cuda as codegen
 from hetero.kernel.codegen.pysource import load_python
 from hetero.kernel.launch import LaunchSpec
 from hetero.kernel.types import marshal_scalars
+from hetero.queue import DeviceTime
 
 HETERO_PLUGIN_API = 1
 ASSUMED_CLOCK_GHZ = 1.4
@@ -142,14 +143,23 @@ class CUDABackend(Backend):
         return CUDAProgram(kernel, source, cuda.jit(function))
 
     def run_kernel(self, device: Device, program: CUDAProgram, args: list[Any],
-                   spec: LaunchSpec) -> None:
+                   spec: LaunchSpec) -> DeviceTime | None:
+        """Launch and wait; on a real GPU, CUDA events time the kernel itself."""
         from numba import cuda
 
         block = spec.local_size or (min(DEFAULT_BLOCK, spec.global_size[0]), 1, 1)
         blocks = tuple(-(-g // b) for g, b in zip(spec.global_size, block, strict=True))
         values = marshal_scalars(program.kernel.params, args)
+        if device.simulated:  # the simulator's "device" is the host: no device timer
+            program.function[blocks, block](*values, *spec.global_size)
+            cuda.synchronize()
+            return None
+        start, end = cuda.event(), cuda.event()
+        start.record()
         program.function[blocks, block](*values, *spec.global_size)
-        cuda.synchronize()
+        end.record()
+        end.synchronize()
+        return DeviceTime(round(cuda.event_elapsed_time(start, end) * 1e6))
 
     def max_group_size(self, device: Device) -> int:
         return 1024

@@ -1,4 +1,5 @@
-"""The ``hetero`` command line: ``devices`` and ``profiles`` (more arrive with their issues)."""
+"""The ``hetero`` command line: ``devices``, ``profiles`` and ``conformance`` (more arrive with
+their issues)."""
 
 from __future__ import annotations
 
@@ -101,6 +102,40 @@ def cmd_profiles(args: argparse.Namespace) -> int:
     return 0
 
 
+def conformance_devices(selectors: Sequence[str]) -> list[Device]:
+    """The devices named, or every real one (simulated devices compute on the host and are
+    run only when named: numba's CUDA simulator takes minutes)."""
+    if selectors:
+        return [hetero.device(s) for s in selectors]
+    return [d for d in hetero.devices() if not d.simulated]
+
+
+def cmd_conformance(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from hetero.testing.conformance import run_suite, table
+
+    console = Console(stderr=True)
+    results = []
+    for dev in conformance_devices(args.device):
+        with Progress(console=console, transient=True) as bar:
+            task = bar.add_task(f"{dev.id}", total=None)
+            results += run_suite(dev, args.op, args.dtype, lambda op, dtype, d=dev, t=task:
+                                 bar.update(t, description=f"{d.id}: {op} {dtype}"))
+    failed = [r for r in results if not r.ok]
+    if args.json:
+        print(json.dumps({"results": [{**vars(r), "repro": r.repro} for r in results]},
+                         indent=2))
+    else:
+        Console(width=max(120, Console().width)).print(table(results))
+        for r in failed:
+            print(f"FAIL {r.op} {r.dtype} [{r.case}] on {r.device}: {r.detail}\n"
+                  f"  repro: {r.repro}")
+        print(f"{len(results) - len(failed)}/{len(results)} cases passed")
+    return 1 if failed or not results else 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="hetero", description=hetero.__doc__.splitlines()[0])
     top.add_argument("--version", action="version", version=f"hetero {hetero.__version__}")
@@ -113,6 +148,16 @@ def parser() -> argparse.ArgumentParser:
     profiles = sub.add_parser("profiles", help="list the hardware catalogue and link presets")
     profiles.add_argument("--json", action="store_true", help="machine-readable output")
     profiles.set_defaults(run=cmd_profiles)
+    conformance = sub.add_parser(
+        "conformance", help="run every portable kernel against its NumPy reference")
+    conformance.add_argument("--device", action="append", default=[], metavar="SELECTOR",
+                             help="device to test (repeatable); default: every real device")
+    conformance.add_argument("--op", action="append", default=[], metavar="NAME",
+                             help="ONNX op to test (repeatable), e.g. MatMul; default: all")
+    conformance.add_argument("--dtype", action="append", default=[], metavar="DTYPE",
+                             help="element type to test (repeatable), e.g. float32")
+    conformance.add_argument("--json", action="store_true", help="machine-readable output")
+    conformance.set_defaults(run=cmd_conformance)
     return top
 
 

@@ -79,3 +79,41 @@ def test_every_device_description_is_plain_json(registry):
     for device in hetero.devices():
         text = json.dumps(device.to_dict())  # no default=: an object repr would raise here
         assert "object at 0x" not in text
+
+
+def test_conformance_prints_the_table_and_passes_on_the_cpu():
+    done = hetero_cli("conformance", "--device", "cpu", "--op", "Relu", "--op", "Add",
+                      "--dtype", "float32")
+    assert "hetero conformance" in done.stdout
+    assert "Relu" in done.stdout and "Add" in done.stdout and "cpu:0" in done.stdout
+    assert "FAIL" not in done.stdout
+    passed, total = done.stdout.strip().splitlines()[-1].split()[0].split("/")
+    assert passed == total and int(total) >= 2
+
+
+def test_conformance_json_names_every_case_with_a_repro():
+    done = hetero_cli("conformance", "--device", "cpu", "--op", "Softmax", "--dtype",
+                      "float64", "--json")
+    results = json.loads(done.stdout)["results"]
+    assert results and all(r["op"] == "Softmax" and r["dtype"] == "float64" for r in results)
+    assert all(r["ok"] and "check_case('Softmax', 'float64'" in r["repro"] for r in results)
+
+
+def test_conformance_refuses_an_unknown_op_with_the_known_ones():
+    done = hetero_cli("conformance", "--device", "cpu", "--op", "Frobnicate", check=False)
+    assert done.returncode == 2
+    assert "Frobnicate" in done.stderr and "MatMul" in done.stderr
+
+
+def test_conformance_failure_exits_one_and_prints_the_repro(monkeypatch, capsys, registry):
+    from hetero import cli
+    from hetero.testing import conformance
+
+    def wrong(op, case, dtype, device):
+        return conformance.Result(op.name, dtype, case.label, device.id, False, "max |error| 1")
+
+    monkeypatch.setattr(conformance, "compare", wrong)
+    assert cli.main(["conformance", "--device", "cpu", "--op", "Relu", "--dtype",
+                     "float32"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL Relu float32" in out and "repro: python -c" in out and "max |error| 1" in out

@@ -55,3 +55,12 @@ def test_example_runs():
     out = subprocess.run([sys.executable, str(ROOT / "examples" / "hotplug.py")],
                          capture_output=True, text=True, check=True).stdout
     assert "event: added   sim:a100:0" in out and "as expected:" in out
+
+
+def test_kernel_guide_example_runs(tmp_path):
+    guide = (ROOT / "docs" / "kernels.md").read_text()
+    code = re.search(r"```python\n(.*?)\n```", guide, re.S).group(1)
+    (tmp_path / "guide.py").write_text(code)  # kernels need their source in a file
+    out = subprocess.run([sys.executable, "guide.py"], capture_output=True, text=True,
+                         check=True, cwd=tmp_path).stdout
+    assert "device" in out and "__kernel void" in out and "alpha * x[i]" in out

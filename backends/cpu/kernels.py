@@ -2,7 +2,8 @@
 
 Work-groups run in parallel on numba's thread pool; a global atomic add is a real LLVM
 ``atomicrmw``. float16 arrays enter as float32 copies (numba's CPU target has no float16)
-and the kernel's writes are copied back.
+and the kernel's writes are copied back; each store rounds to float16 first, so a value read
+back inside the kernel is the one float16 memory would hold.
 """
 
 from __future__ import annotations
@@ -56,18 +57,40 @@ def atomics() -> dict[str, Any]:
     return {"_atomic_add": _atomic_add, "_plain_add": _plain_add}
 
 
-_ATOMICS: dict[str, Any] = {}
+def half_rounding() -> Any:
+    """float32 -> nearest float16 (ties to even), in float32: adding and removing 2^(e+13)
+    leaves 11 significant bits in x's binade (2^-24 steps below it: subnormals)."""
+    import math
+
+    import numba
+
+    @numba.njit(inline="always")
+    def _round_half(value):
+        x = np.float32(value)
+        magnitude = abs(x)
+        if magnitude != magnitude or magnitude == 0:  # NaN, and zeros keep their sign
+            return x
+        if magnitude >= np.float32(65520.0):  # rounds past float16's largest, 65504
+            return np.float32(math.copysign(math.inf, x))
+        binade = max(math.frexp(magnitude)[1] - 1, -14)
+        shift = np.float32(math.copysign(2.0 ** (binade + 13), x))
+        return np.float32(math.copysign((x + shift) - shift, x))  # -tiny rounds to -0.0
+
+    return _round_half
+
+
+_HELPERS: dict[str, Any] = {}
 
 
 def compile_kernel(kernel: ir.KernelIR, entry: str) -> CPUProgram:
     import numba
 
-    if not _ATOMICS:
-        _ATOMICS.update(atomics())
+    if not _HELPERS:
+        _HELPERS.update(atomics(), _round_half=half_rounding())
     source = codegen.generate(kernel, entry)
     function = numba.njit(parallel=True, error_model="numpy", fastmath={"contract"},
                           nogil=True)(load_python(source, entry,
-                                                  {"prange": numba.prange, **_ATOMICS}))
+                                                  {"prange": numba.prange, **_HELPERS}))
     return CPUProgram(kernel, source, function)
 
 

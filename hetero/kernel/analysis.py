@@ -46,6 +46,8 @@ def is_uniform(expr: ir.Expr, uniform: set[str]) -> bool:
         return expr.what in GROUP_WIDE
     if isinstance(expr, ir.Var) and expr.name not in uniform:
         return False
+    if isinstance(expr, ir.Load) and expr.array not in uniform:  # a private array
+        return False
     return all(is_uniform(c, uniform) for c in children(expr))
 
 
@@ -71,8 +73,10 @@ def has_divergent_jump(body: list[ir.Stmt], uniform: set[str]) -> bool:
 
 
 def uniform_variables(kernel: ir.KernelIR) -> set[str]:
-    """Variables whose value is the same for every work-item of a group (a fixpoint)."""
-    uniform = {p.name for p in kernel.params} | set(kernel.variables)
+    """Variables whose value is the same for every work-item of a group (a fixpoint), and
+    the arrays a load at a uniform index reads uniformly: global and local, never private."""
+    shared = {n for n, kind in kernel.scratch.items() if kind.space == "local"}
+    uniform = {p.name for p in kernel.params} | set(kernel.variables) | shared
     while True:
         varying: set[str] = set()
         _collect(kernel.body, True, uniform, varying)

@@ -262,7 +262,7 @@ class Translator:
             array = self.array_name(node.value)
             return self.arrays[array].dtype if array else None
         name = self.resolve(node)
-        return CAST_NAMES.get(name) if name else None
+        return name if name in CAST_NAMES else None
 
     def for_range(self, node: ast.For, line: int) -> ir.For:
         call = node.iter
@@ -406,7 +406,9 @@ class Translator:
         if name in CAST_NAMES:
             if len(node.args) != 1:
                 self.fail(node, f"{name}() takes one value")
-            return self.cast(self.expr(node.args[0]), Scalar(CAST_NAMES[name]), force=True)
+            value = self.cast(self.expr(node.args[0]), Scalar(CAST_NAMES[name]), force=True)
+            # float16 values compute in float32; the cast still rounds to float16.
+            return ir.Call("round_half", (value,), value.type) if name == "float16" else value
         if name == "len":
             array = self.array_name(node.args[0]) if len(node.args) == 1 else None
             return self.extent(array or self.unsupported(node), 0, node)
@@ -640,9 +642,10 @@ def translate(fn: Callable[..., Any], signature: list[Scalar | ArrayType]) -> ir
         has_return=any(isinstance(s, ir.Jump) and s.kind == "return" for s in ir.walk(body)),
         source_file=source.file)
     from hetero.kernel.analysis import check_barriers
+    from hetero.kernel.names import with_safe_names
 
     check_barriers(kernel, fn.__name__)
-    return kernel
+    return with_safe_names(kernel)
 
 
 __all__ = ["DeviceFunction", "translate"]

@@ -7,12 +7,14 @@ prints the results with rich (also what ``hetero conformance`` shows).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from hetero.array import asarray
 from hetero.device import Device
+from hetero.errors import UnsupportedOp
 
 #: (rtol, atol) per dtype. float16 computes in float32 and rounds once on store.
 TOLERANCE = {"float16": (5e-3, 5e-3), "float32": (1e-4, 1e-5), "float64": (1e-9, 1e-12),
@@ -80,14 +82,23 @@ def check_case(op_name: str, dtype: str, case_label: str, device: str) -> Result
     return result
 
 
-def run_suite(device: Device, ops: list[str] | None = None) -> list[Result]:
-    """Every case of every op (or those named) in every dtype the op supports."""
+def run_suite(device: Device, ops: Sequence[str] | None = None,
+              dtypes: Sequence[str] | None = None,
+              progress: Callable[[str, str], None] | None = None) -> list[Result]:
+    """Every case of every op (or those named) in every dtype the op supports (or those
+    named); ``progress(op, dtype)`` is called before each op x dtype starts."""
     from hetero.kernels import OPS
 
+    unknown = sorted(set(ops or ()) - set(OPS))
+    if unknown:
+        raise UnsupportedOp(f"no portable kernel for {', '.join(unknown)}; known ops: "
+                       f"{', '.join(sorted(OPS))}")
     results = []
     for name in ops or sorted(OPS):
         op = OPS[name]
-        for dtype in op.dtypes:
+        for dtype in [d for d in op.dtypes if not dtypes or d in dtypes]:
+            if progress:
+                progress(name, dtype)
             for case in cases_for(op, dtype):
                 results.append(compare(op, case, dtype, device))
     return results

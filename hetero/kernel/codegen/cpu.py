@@ -34,6 +34,7 @@ class Region:
     in_loop: bool
     names: set[str] = field(default_factory=set)
     assigned: set[str] = field(default_factory=set)
+    bound: frozenset[str] = frozenset()  # variables of the group-level loops around it
 
 
 def mentioned(stmts: list[ir.Stmt]) -> tuple[set[str], set[str]]:
@@ -82,11 +83,21 @@ class CPUPrinter(PythonPrinter):
         return WORK_ITEM[e.what].format(e.dim)
 
     def index(self, array: str, index: ir.Expr) -> str:
+        """Unsigned, so numba skips its negative-index wrap-around: that branch on every
+        access kept LLVM from vectorising (a flat kernel index is never negative)."""
         scratch = self.kernel.scratch.get(array)
         text = self.expr(index)
         if self.multi and scratch is not None and scratch.space == "private":
-            return f"_li * {scratch.size} + {text}"
-        return text
+            text = f"_li * {scratch.size} + {text}"
+        return f"np.uint64({text})"
+
+    def widened_half(self, array: str) -> bool:
+        kind = self.kernel.scratch.get(array) or next(
+            p.type for p in self.kernel.arrays if p.name == array)
+        return kind.dtype == "float16"
+
+    def round_half(self, value: str) -> str:
+        return f"_round_half({value})"
 
     def atomic(self, e: ir.AtomicAdd) -> str:
         helper = "_plain_add" if e.array in self.kernel.scratch else "_atomic_add"
@@ -132,20 +143,23 @@ class CPUPrinter(PythonPrinter):
         for var, np_type in self.promoted.items():
             self.emit(2, f"_c_{var} = np.empty(_nwi, {np_type})")
 
-    def plan(self, body: list[ir.Stmt], in_loop: bool) -> None:
+    def plan(self, body: list[ir.Stmt], in_loop: bool, bound: frozenset[str] = frozenset()
+             ) -> None:
         """Cut a body into regions at barriers (same walk as ``group``)."""
         segment: list[ir.Stmt] = []
         for s in [*body, None]:
             if self.cuts(s):
                 if segment:
                     names, assigned = mentioned(segment)
-                    self.regions.append(Region(segment, in_loop, names, assigned))
+                    self.regions.append(Region(segment, in_loop, names, assigned, bound))
                 segment = []
                 if isinstance(s, ir.If):
-                    self.plan(s.body, in_loop)
-                    self.plan(s.orelse, in_loop)
-                elif isinstance(s, ir.For | ir.While):
-                    self.plan(s.body, True)
+                    self.plan(s.body, in_loop, bound)
+                    self.plan(s.orelse, in_loop, bound)
+                elif isinstance(s, ir.For):
+                    self.plan(s.body, True, bound | {s.var})
+                elif isinstance(s, ir.While):
+                    self.plan(s.body, True, bound)
             else:
                 segment.append(s)
 
@@ -218,13 +232,14 @@ class CPUPrinter(PythonPrinter):
             self.emit(inner, "_li = (_l2 * _ls1 + _l1) * _ls0 + _l0")
         for var, value in self.recomputed.items():
             self.emit(inner, f"{var} = {self.expr(value)}")
-        carried = [v for v in self.promoted if v in region.names]
+        # A group-level loop's variable is the loop's own, whatever other regions keep.
+        carried = [v for v in self.promoted if v in region.names and v not in region.bound]
         for var in carried:
-            self.emit(inner, f"{var} = _c_{var}[_li]")
+            self.emit(inner, f"{var} = _c_{var}[np.uint64(_li)]")
         self.stmts(region.body, inner)
         for var in carried:
             if var in region.assigned:
-                self.emit(inner, f"_c_{var}[_li] = {var}")
+                self.emit(inner, f"_c_{var}[np.uint64(_li)] = {var}")
 
 
 def generate(kernel: ir.KernelIR, entry: str) -> str:

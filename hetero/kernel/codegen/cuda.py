@@ -29,6 +29,13 @@ class CUDAPrinter(PythonPrinter):
         param = next((p for p in self.kernel.arrays if p.name == e.array), None)
         return f"np.float32({text})" if param and param.type.dtype == "float16" else text
 
+    def widened_half(self, array: str) -> bool:
+        scratch = self.kernel.scratch.get(array)  # global float16 arrays are real float16
+        return scratch is not None and scratch.dtype == "float16"
+
+    def round_half(self, value: str) -> str:
+        return f"np.float32(np.float16({value}))"
+
     def atomic(self, e: ir.AtomicAdd) -> str:
         return f"cuda.atomic.add({e.array}, {self.expr(e.index)}, {self.expr(e.value)})"
 

@@ -41,6 +41,10 @@ inline double hk_atomic_add_d_{space}(volatile __{space} double *p, double v) {{
   return old.f;
 }}
 """
+ROUND_HALF = """\
+inline float hk_round_half(float v) { ushort h; vstore_half_rte(v, 0, (half *)&h);
+  return vload_half(0, (half *)&h); }
+"""
 PRIVATE_ADD = """\
 inline {t} hk_private_add_{name}({t} *p, {t} v) {{ {t} old = *p; *p = old + v; return old; }}
 """
@@ -119,6 +123,9 @@ class OpenCLPrinter:
 
     def call(self, e: ir.Call) -> str:
         args = [self.expr(a) for a in e.args]
+        if e.fn == "round_half":
+            self.helpers.add(ROUND_HALF)
+            return f"hk_round_half({args[0]})"
         if e.fn in ("min", "max"):
             name = ("f" + e.fn) if e.type.is_float else e.fn
             return f"{name}({args[0]}, {args[1]})"
@@ -129,8 +136,8 @@ class OpenCLPrinter:
     def load(self, e: ir.Load) -> str:
         kind = self.arrays[e.array]
         index = self.expr(e.index)
-        if kind.dtype == "float16" and kind.space == "global":
-            return f"vload_half({index}, {e.array})"
+        if kind.dtype == "float16":
+            return f"vload_half({index}, {self.halves(e.array)})"
         if kind.dtype == "bool" and kind.space == "global":
             return f"({e.array}[{index}] != 0)"
         return f"{e.array}[{index}]"
@@ -188,11 +195,17 @@ class OpenCLPrinter:
         else:
             raise TypeError(f"unknown IR statement {s!r}")
 
+    def halves(self, array: str) -> str:
+        """A ``half *`` to a float16 array: scratch arrays are ushort storage, since OpenCL C
+        without cl_khr_fp16 declares no half variables, only pointers to them."""
+        space = self.arrays[array].space
+        return array if space == "global" else f"(__{space} half *){array}"
+
     def store(self, s: ir.Store) -> str:
         kind = self.arrays[s.array]
         index, value = self.expr(s.index), self.expr(s.value)
-        if kind.dtype == "float16" and kind.space == "global":
-            return f"vstore_half_rte({value}, {index}, {s.array});"
+        if kind.dtype == "float16":
+            return f"vstore_half_rte({value}, {index}, {self.halves(s.array)});"
         if kind.dtype == "bool" and kind.space == "global":
             return f"{s.array}[{index}] = (uchar)({value});"
         return f"{s.array}[{index}] = {value};"
@@ -217,7 +230,7 @@ class OpenCLPrinter:
         self.emit(0, f"__kernel void {self.entry}({', '.join(params)}) {{")
         for name, kind in self.kernel.scratch.items():
             where = "__local " if kind.space == "local" else ""
-            element = "float" if kind.dtype == "float16" else C_TYPES[kind.dtype]
+            element = "ushort" if kind.dtype == "float16" else C_TYPES[kind.dtype]
             self.emit(1, f"{where}{element} {name}[{kind.size}];")
         for name, kind in self.kernel.variables.items():
             self.emit(1, f"{c_type(kind)} {name};")

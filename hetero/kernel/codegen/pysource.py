@@ -55,6 +55,15 @@ class PythonPrinter:
     def load(self, e: ir.Load) -> str:
         return f"{e.array}[{self.index(e.array, e.index)}]"
 
+    def widened_half(self, array: str) -> bool:
+        """Whether ``array`` holds float16 values in float32 storage on this target."""
+        return False
+
+    def round_half(self, value: str) -> str:
+        """``value`` rounded to the nearest float16, kept in float32: what a float16 store
+        followed by a load gives on a target with real float16 memory."""
+        raise NotImplementedError
+
     def floor(self, x: str, kind: Scalar) -> str:
         return f"np.floor({x})"
 
@@ -103,6 +112,8 @@ class PythonPrinter:
         kind = e.type
         if e.fn == "fma":
             text = f"({args[0]} * {args[1]} + {args[2]})"
+        elif e.fn == "round_half":
+            return self.round_half(args[0])
         elif e.fn == "floor":
             text = self.floor(args[0], kind)
         elif e.fn == "ceil":
@@ -129,8 +140,10 @@ class PythonPrinter:
         if isinstance(s, ir.Assign):
             self.emit(depth, f"{s.target} = {self.expr(s.value)}")
         elif isinstance(s, ir.Store):
-            self.emit(depth, f"{s.array}[{self.index(s.array, s.index)}] = "
-                             f"{self.expr(s.value)}")
+            value = self.expr(s.value)
+            if self.widened_half(s.array):
+                value = self.round_half(value)
+            self.emit(depth, f"{s.array}[{self.index(s.array, s.index)}] = {value}")
         elif isinstance(s, ir.If):
             self.emit(depth, f"if {self.expr(s.cond)}:")
             self.stmts(s.body, depth + 1)
