@@ -102,23 +102,17 @@ def cmd_profiles(args: argparse.Namespace) -> int:
     return 0
 
 
-def conformance_devices(selectors: Sequence[str]) -> list[Device]:
-    """The devices named, or every real one (simulated devices compute on the host and are
-    run only when named: numba's CUDA simulator takes minutes)."""
-    if selectors:
-        return [hetero.device(s) for s in selectors]
-    return [d for d in hetero.devices() if not d.simulated]
-
-
 def cmd_conformance(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import Progress
 
-    from hetero.testing.conformance import run_suite, table
+    from hetero.testing.conformance import run_suite, select_devices, table
 
     console = Console(stderr=True)
     results = []
-    for dev in conformance_devices(args.device):
+    # Simulated devices compute on the host (numba's CUDA simulator takes minutes): run only
+    # when named.
+    for dev in select_devices(args.device, args.backend, simulated=bool(args.backend)):
         with Progress(console=console, transient=True) as bar:
             task = bar.add_task(f"{dev.id}", total=None)
             results += run_suite(dev, args.op, args.dtype, lambda op, dtype, d=dev, t=task:
@@ -130,7 +124,8 @@ def cmd_conformance(args: argparse.Namespace) -> int:
     else:
         Console(width=max(120, Console().width)).print(table(results))
         for r in failed:
-            print(f"FAIL {r.op} {r.dtype} [{r.case}] on {r.device}: {r.detail}\n"
+            print(f"FAIL {r.op} {r.dtype} [{r.case}] ({r.arguments}) on {r.device}: "
+                  f"{r.detail}\n"
                   f"  repro: {r.repro}")
         print(f"{len(results) - len(failed)}/{len(results)} cases passed")
     return 1 if failed or not results else 0
@@ -150,6 +145,8 @@ def parser() -> argparse.ArgumentParser:
     profiles.set_defaults(run=cmd_profiles)
     conformance = sub.add_parser(
         "conformance", help="run every portable kernel against its NumPy reference")
+    conformance.add_argument("--backend", action="append", default=[], metavar="NAME",
+                             help="test every device of this backend (repeatable)")
     conformance.add_argument("--device", action="append", default=[], metavar="SELECTOR",
                              help="device to test (repeatable); default: every real device")
     conformance.add_argument("--op", action="append", default=[], metavar="NAME",

@@ -117,3 +117,9 @@ def test_conformance_failure_exits_one_and_prints_the_repro(monkeypatch, capsys,
                      "float32"]) == 1
     out = capsys.readouterr().out
     assert "FAIL Relu float32" in out and "repro: python -c" in out and "max |error| 1" in out
+
+
+def test_conformance_table_says_which_devices_are_simulated():
+    done = hetero_cli("conformance", "--device", "cuda:0", "--op", "Relu", "--dtype",
+                      "float32", env={"NUMBA_ENABLE_CUDASIM": "1"})
+    assert "cuda:0 (simulated)" in done.stdout and "FAIL" not in done.stdout

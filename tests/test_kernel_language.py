@@ -10,7 +10,11 @@ so its launches stay small.
 from __future__ import annotations
 
 import inspect
+import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -751,8 +755,10 @@ def test_opencl_binary_cache_and_prebuilt_manifest(registry, tmp_path, monkeypat
     folder = tmp_path / "prebuilt"
     folder.mkdir()
     (folder / "k.bin").write_bytes(bins[0].read_bytes())
+    source = saxpy.source("opencl:cpu:0", 2.0, *on("opencl:cpu:0", *[np.zeros(16, np.float32)]
+                                                    * 3))
     manifest = programs.write_manifest(folder, [
-        {"entry": program.entry, "device": name, "file": "k.bin"}])
+        {"entry": program.entry, "device": name, "file": "k.bin", "source": source}])
     monkeypatch.setenv(programs.MANIFEST_ENV, str(manifest))
     program, got, want = saxpy_on_opencl(hetero.kernel(saxpy.fn))
     assert program.origin == "prebuilt"
@@ -763,7 +769,7 @@ def test_opencl_binary_cache_and_prebuilt_manifest(registry, tmp_path, monkeypat
     escaping = tmp_path / "escaping"
     escaping.mkdir()
     bad = programs.write_manifest(escaping, [
-        {"entry": program.entry, "device": name, "file": "../x.bin"}])
+        {"entry": program.entry, "device": name, "file": "../x.bin", "source": source}])
     monkeypatch.setenv(programs.MANIFEST_ENV, str(bad))
     with pytest.raises(KernelCompileError, match="leaves the manifest's folder"):
         saxpy_on_opencl(hetero.kernel(saxpy.fn))
@@ -772,6 +778,27 @@ def test_opencl_binary_cache_and_prebuilt_manifest(registry, tmp_path, monkeypat
     (folder / "k.bin").write_bytes(bins[0].read_bytes() + b"\0")
     monkeypatch.setenv(programs.MANIFEST_ENV, str(manifest))
     with pytest.raises(KernelCompileError, match="does not match the sha256"):
+        saxpy_on_opencl(hetero.kernel(saxpy.fn))
+
+    # A binary built from an older version of the kernel is refused too.
+    (folder / "k.bin").write_bytes(bins[0].read_bytes())
+    stale = programs.write_manifest(folder, [
+        {"entry": program.entry, "device": name, "file": "k.bin", "source": source + "//"}])
+    monkeypatch.setenv(programs.MANIFEST_ENV, str(stale))
+    with pytest.raises(KernelCompileError, match="another version of kernel"):
+        saxpy_on_opencl(hetero.kernel(saxpy.fn))
+
+    # Broken manifests are refused with what is wrong, never a raw KeyError/OSError.
+    (folder / "manifest.json").write_text(json.dumps(
+        {"format": programs.MANIFEST_FORMAT, "binaries": [{"entry": program.entry}]}))
+    with pytest.raises(KernelCompileError, match=r"binaries\[0\] lacks device, file"):
+        saxpy_on_opencl(hetero.kernel(saxpy.fn))
+    (folder / "k.bin").unlink()  # listed, but gone
+    (folder / "manifest.json").write_text(json.dumps({
+        "format": programs.MANIFEST_FORMAT,
+        "binaries": [{"entry": program.entry, "device": name, "file": "k.bin", "sha256": "0",
+                      "source_sha256": "0"}]}))
+    with pytest.raises(KernelCompileError, match="cannot read"):
         saxpy_on_opencl(hetero.kernel(saxpy.fn))
 
 
@@ -993,3 +1020,116 @@ def test_a_loop_variable_reused_by_group_and_work_item_loops(registry, device):
     out = hetero.zeros(8, np.float32, device)
     loop_variable_reused[device, 8, 4](xa, out).wait()
     np.testing.assert_array_equal(host(out), 3 * x)
+
+
+def test_a_kernel_with_local_memory_needs_an_explicit_local_size(registry):
+    x = hetero.asarray(np.arange(8, dtype=np.float32), "cpu")
+    out = hetero.zeros(8, np.float32, "cpu")
+    with pytest.raises(ValueError, match=r"barrier\(\) or local memory.*"
+                                         r"half_through_local_memory\[device, global_size, "
+                                         r"local_size\]"):
+        half_through_local_memory["cpu", 8](x, out)
+
+
+@hetero.func
+def clamp_early(v):
+    if v < 0.0:
+        return 0.0
+    return v
+
+
+def calls_clamp_early(x, out):
+    i = hetero.global_id(0)
+    out[i] = clamp_early(x[i])
+
+
+@hetero.func
+def forever(v):
+    return forever(v)
+
+
+def calls_forever(x, out):
+    i = hetero.global_id(0)
+    out[i] = forever(x[i])
+
+
+@pytest.mark.parametrize("fn, message", [
+    (calls_clamp_early, r"return before the end of device function clamp_early.*if/else"),
+    (calls_forever, r"device function forever nests 16 calls deep \(recursion\?\)"),
+], ids=["early-return", "recursion"])
+def test_device_function_misuse_is_named(fn, message):
+    with pytest.raises(KernelCompileError, match=message):
+        translate(fn, [ArrayType("float32", 1), ArrayType("float32", 1)])
+
+
+@hetero.kernel
+def floor_and_ceil(x, lo, hi):
+    i = hetero.global_id(0)
+    lo[i] = hetero.floor(x[i])
+    hi[i] = math.ceil(x[i])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("device", DEVICES)
+def test_floor_and_ceil_keep_the_float_type_and_specials(registry, device, dtype):
+    need(device)
+    x = np.array([-2.5, -0.5, 0.0, 0.5, 2.5, 1e20, -1e20, np.inf, -np.inf, np.nan, 7.0, -7.25],
+                 dtype)
+    (xa,) = on(device, x)
+    lo, hi = hetero.zeros(x.size, dtype, device), hetero.zeros(x.size, dtype, device)
+    floor_and_ceil[device, x.size](xa, lo, hi).wait()
+    np.testing.assert_array_equal(host(lo), np.floor(x))
+    np.testing.assert_array_equal(host(hi), np.ceil(x))
+
+
+def test_cpu_kernels_compile_at_launch_not_inside_the_first_event(registry):
+    """The first Event on the CPU times the kernel, not numba's compiler."""
+    x = np.arange(8, dtype=np.float32)
+    xa, ya = on("cpu", x, x)
+    out = hetero.zeros(8, np.float32, "cpu")
+    kern = hetero.kernel(saxpy.fn)
+    event = kern["cpu", 8](2.0, xa, ya, out)
+    (program,) = kern._programs.values()
+    assert len(program.function.signatures) == 1  # compiled before the launch was queued
+    event.wait()
+    np.testing.assert_array_equal(host(out), 3 * x)
+
+
+@hetero.kernel
+def reads_past_the_end(x, out):
+    i = hetero.global_id(0)
+    out[i] = x[i + 100]
+
+
+def test_bounds_checking_on_request_names_the_kernel(tmp_path):
+    """NUMBA_BOUNDSCHECK=1 (set before numba loads, so in a fresh process) turns an
+    out-of-bounds index on the CPU into an IndexError naming the kernel."""
+    code = ("import numpy as np, hetero, test_kernel_language as t\n"
+            "x = hetero.asarray(np.arange(8, dtype=np.float32), 'cpu')\n"
+            "out = hetero.zeros(8, np.float32, 'cpu')\n"
+            "try:\n    t.reads_past_the_end['cpu', 8](x, out).wait()\n"
+            "except IndexError as exc:\n    print('IndexError:', exc)\n")
+    env = {**os.environ, "NUMBA_BOUNDSCHECK": "1",
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, cwd=tmp_path, check=True)
+    assert "IndexError: kernel reads_past_the_end: an array index is out of bounds" in done.stdout
+
+
+def test_opencl_shared_memory_buffers_are_mapped_not_copied(registry, monkeypatch):
+    """On a device in host RAM (PoCL's CPU), data moves by mapping the buffer: no
+    clEnqueueCopyBuffer/Read/Write transfer."""
+    pytest.importorskip("pyopencl")
+    dev = hetero.device("opencl:cpu:0")
+    assert dev.native.shared and dev.profile.unified_memory
+
+    def no_transfer(*args, **kwargs):
+        raise AssertionError("a shared-memory device copied instead of mapping")
+
+    monkeypatch.setattr(dev.native.cl, "enqueue_copy", no_transfer)
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    xa = hetero.asarray(x, dev)
+    out = hetero.zeros(x.shape, np.float32, dev)
+    saxpy[dev, x.size](2.0, xa.reshape(-1), xa.reshape(-1), out.reshape(-1)).wait()
+    np.testing.assert_array_equal(xa.numpy(), x)
+    np.testing.assert_array_equal(out.numpy(), 3 * x)

@@ -83,29 +83,50 @@ _HELPERS: dict[str, Any] = {}
 
 
 def compile_kernel(kernel: ir.KernelIR, entry: str) -> CPUProgram:
+    """Compile now, for the kernel's exact signature: errors surface at launch, and the first
+    launch's Event measures the kernel, not numba's compiler."""
     import numba
 
     if not _HELPERS:
         _HELPERS.update(atomics(), _round_half=half_rounding())
     source = codegen.generate(kernel, entry)
-    function = numba.njit(parallel=True, error_model="numpy", fastmath={"contract"},
-                          nogil=True)(load_python(source, entry,
-                                                  {"prange": numba.prange, **_HELPERS}))
+    python = load_python(source, entry, {"prange": numba.prange, **_HELPERS})
+    try:
+        function = numba.njit(signature(kernel), parallel=True, error_model="numpy",
+                              fastmath={"contract"}, nogil=True)(python)
+    except Exception as exc:
+        if not type(exc).__module__.startswith("numba"):
+            raise
+        raise KernelCompileError(f"kernel {kernel.name}: numba could not compile the "
+                                 f"generated code:\n{exc}\n--- generated source ---\n"
+                                 f"{source}") from exc
     return CPUProgram(kernel, source, function)
 
 
+def signature(kernel: ir.KernelIR) -> Any:
+    """numba's type signature of the generated function: flat C arrays (float16 as float32),
+    typed scalars, then the nine int64 grid values."""
+    from numba import from_dtype, types
+
+    def numba_type(param: ir.Param) -> Any:
+        kind = param.type
+        name = kind.dtype if isinstance(kind, ArrayType) else kind.name
+        element = from_dtype(np.dtype(ARGUMENT_TYPES[name]))
+        return types.Array(element, 1, "C") if isinstance(kind, ArrayType) else element
+
+    return types.none(*map(numba_type, kernel.params), *[types.int64] * 9)
+
+
 def run(program: CPUProgram, args: list[Any], spec: LaunchSpec, threads: int) -> None:
-    kernel = program.kernel
     local = spec.local_size or chunk(spec.global_size, threads)
     groups = [-(-g // n) for g, n in zip(spec.global_size, local, strict=True)]
-    values, write_back = marshal(kernel, args)
+    values, write_back = marshal(program.kernel, args)
     try:
         program.function(*values, *spec.global_size, *local, *groups)
-    except Exception as exc:  # numba typing errors surface at the first call
-        if type(exc).__module__.startswith("numba"):
-            raise KernelCompileError(f"kernel {kernel.name}: numba could not compile the "
-                                     f"generated code:\n{exc}\n--- generated source ---\n"
-                                     f"{program.source}") from exc
+    except SystemError as exc:  # numba's parallel loop wraps what the kernel raised
+        if isinstance(exc.__cause__, IndexError):
+            raise IndexError(f"kernel {program.kernel.name}: an array index is out of bounds "
+                             "(checked because NUMBA_BOUNDSCHECK=1)") from exc.__cause__
         raise
     for target, computed in write_back:
         target[...] = computed.reshape(target.shape)

@@ -72,11 +72,21 @@ class Handle:
         return self.cl.Context([self.dev])
 
     @cached_property
+    def shared(self) -> bool:
+        """The device works in host RAM (CPUs, integrated GPUs): buffers are zero-copy."""
+        return bool(self.dev.host_unified_memory)
+
+    @cached_property
     def flags(self) -> Any:
         """Buffer flags: host-allocated (zero-copy) memory where the device shares host RAM."""
         mf = self.cl.mem_flags
-        shared = bool(self.dev.host_unified_memory)
-        return mf.READ_WRITE | (mf.ALLOC_HOST_PTR if shared else 0)
+        return mf.READ_WRITE | (mf.ALLOC_HOST_PTR if self.shared else 0)
+
+    def mapped(self, buffer: Any, flags: Any, shape: tuple[int, ...], dtype: np.dtype) -> Any:
+        """The buffer's memory as a NumPy array, no copy (unmapped when released)."""
+        array, _ = self.cl.enqueue_map_buffer(self.queue, buffer, flags, 0, shape, dtype,
+                                              is_blocking=True)
+        return array
 
     @cached_property
     def queue(self) -> Any:
@@ -159,18 +169,31 @@ class OpenCLBackend(Backend):
         return handle.cl.Buffer(handle.context, handle.flags, nbytes)
 
     def from_host(self, device: Device, host: np.ndarray) -> Any:
+        """Shared-memory devices: the host writes straight into the mapped buffer (zero-copy);
+        others: one copy at creation."""
         handle = device.native
-        if host.nbytes == 0:
-            return self.allocate(device, host.shape, host.dtype)
+        if host.nbytes == 0 or handle.shared:
+            buffer = self.allocate(device, host.shape, host.dtype)
+            if host.nbytes:
+                view = handle.mapped(buffer, handle.cl.map_flags.WRITE, host.shape, host.dtype)
+                view[...] = host
+                view.base.release(handle.queue)
+            return buffer
         flags = handle.flags | handle.cl.mem_flags.COPY_HOST_PTR
         return handle.cl.Buffer(handle.context, flags, hostbuf=host)
 
     def to_host(self, device: Device, buffer: Any, shape: tuple[int, ...],
                 dtype: np.dtype) -> np.ndarray:
+        """Shared-memory devices: read through a mapping (no device transfer)."""
         out = np.empty(shape, dtype=dtype)
         if out.nbytes:
             handle = device.native
-            handle.cl.enqueue_copy(handle.queue, out, buffer).wait()
+            if handle.shared:
+                view = handle.mapped(buffer, handle.cl.map_flags.READ, shape, dtype)
+                out[...] = view
+                view.base.release(handle.queue)
+            else:
+                handle.cl.enqueue_copy(handle.queue, out, buffer).wait()
         return out
 
     # -- kernels ------------------------------------------------------------------------------
@@ -182,7 +205,8 @@ class OpenCLBackend(Backend):
     def compile_kernel(self, device: Device, kernel: ir.KernelIR, entry: str) -> CLProgram:
         handle = device.native
         cl, dev, options = handle.cl, handle.dev, ""
-        binary = programs.prebuilt(dev, entry, programs.manifest_path())
+        source = codegen.generate(kernel, entry)
+        binary = programs.prebuilt(dev, entry, source, programs.manifest_path())
         if binary is not None:
             prg, origin = programs.program_from_binary(cl, handle.context, dev, binary,
                                                        options), "prebuilt"
@@ -193,7 +217,6 @@ class OpenCLBackend(Backend):
                 f"(hetero.backends.opencl.programs.write_manifest) and point "
                 f"{programs.MANIFEST_ENV} at it")
         else:
-            source = codegen.generate(kernel, entry)
             cache = programs.ProgramCache()
             key = cache.key(dev, source, options)
             prg, origin = cache.load(cl, handle.context, dev, key, options), "cache"

@@ -23,6 +23,7 @@ from hetero.errors import KernelCompileError
 
 MANIFEST_FORMAT = "hetero-opencl-binaries/1"
 MANIFEST_ENV = "HETERO_OPENCL_BINARIES"
+MANIFEST_KEYS = ("entry", "device", "file", "sha256", "source_sha256")
 log = logging.getLogger("hetero.backends.opencl")
 
 
@@ -87,49 +88,73 @@ class ProgramCache:
 
 
 def load_manifest(path: str | Path) -> dict[str, Any]:
-    """A prebuilt-binary manifest, checked: its format and that files stay inside its folder."""
+    """A prebuilt-binary manifest, checked: its format, its entries' keys, and that files stay
+    inside its folder."""
     path = Path(path)
+    where = f"OpenCL binary manifest {path}"
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise KernelCompileError(f"OpenCL binary manifest {path}: cannot read it ({exc})") \
-            from exc
+        raise KernelCompileError(f"{where}: cannot read it ({exc})") from exc
     if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
-        raise KernelCompileError(f"OpenCL binary manifest {path}: format must be "
-                                 f"{MANIFEST_FORMAT!r}")
+        raise KernelCompileError(f"{where}: format must be {MANIFEST_FORMAT!r}")
+    binaries = data.get("binaries", [])
+    if not isinstance(binaries, list):
+        raise KernelCompileError(f"{where}: 'binaries' must be a list of entries")
     folder = path.parent.resolve()
-    for entry in data.get("binaries", []):
+    for i, entry in enumerate(binaries):
+        missing = [k for k in MANIFEST_KEYS if not isinstance(entry, dict) or k not in entry]
+        if missing:
+            raise KernelCompileError(f"{where}: binaries[{i}] lacks {', '.join(missing)}; "
+                                     "write manifests with programs.write_manifest")
         file = (folder / entry["file"]).resolve()
         if Path(entry["file"]).is_absolute() or folder not in file.parents:
-            raise KernelCompileError(f"OpenCL binary manifest {path}: {entry['file']!r} "
-                                     "leaves the manifest's folder; list files beside it")
+            raise KernelCompileError(f"{where}: {entry['file']!r} leaves the manifest's "
+                                     "folder; list files beside it")
         entry["path"] = file
     return data
 
 
-def prebuilt(dev: Any, entry: str, manifest_path: str | None) -> bytes | None:
-    """The manifest's binary for ``entry`` on this device, verified, or None if unlisted."""
+def prebuilt(dev: Any, entry: str, source: str, manifest_path: str | None) -> bytes | None:
+    """The manifest's binary for ``entry`` on this device, verified against its own sha256 and
+    against the kernel source it was built from; None if unlisted."""
     if not manifest_path:
         return None
-    manifest = load_manifest(manifest_path)
     me = identity(dev)
-    for item in manifest.get("binaries", []):
-        if item.get("entry") == entry and item.get("device") == me["device"]:
+    for item in load_manifest(manifest_path)["binaries"]:
+        if item["entry"] != entry or item["device"] != me["device"]:
+            continue
+        try:
             binary = Path(item["path"]).read_bytes()
-            if hashlib.sha256(binary).hexdigest() != item.get("sha256"):
-                raise KernelCompileError(f"OpenCL binary {item['path']} does not match the "
-                                         "sha256 in its manifest; rebuild it")
-            return binary
+        except OSError as exc:
+            raise KernelCompileError(f"OpenCL binary for {entry}: cannot read {item['path']} "
+                                     f"({exc})") from exc
+        if hashlib.sha256(binary).hexdigest() != item["sha256"]:
+            raise KernelCompileError(f"OpenCL binary {item['path']} does not match the "
+                                     "sha256 in its manifest; rebuild it")
+        if sha256_text(source) != item["source_sha256"]:
+            raise KernelCompileError(f"OpenCL binary {item['path']} was built from another "
+                                     f"version of kernel {entry}; rebuild it from "
+                                     "kern.source(device, ...)")
+        return binary
     return None
 
 
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def write_manifest(folder: str | Path, binaries: list[dict[str, Any]]) -> Path:
-    """Write ``manifest.json`` for binaries in ``folder`` (each: entry, device, file)."""
+    """Write ``manifest.json`` for binaries in ``folder``. Each item names the kernel's
+    ``entry``, the ``device`` name, the binary ``file`` and the OpenCL C ``source`` it was
+    built from (``kern.source(device, ...)``); sha256 digests of file and source are stored."""
     folder = Path(folder)
     items = []
     for item in binaries:
         data = (folder / item["file"]).read_bytes()
-        items.append({**item, "sha256": hashlib.sha256(data).hexdigest()})
+        items.append({"entry": item["entry"], "device": item["device"], "file": item["file"],
+                      "sha256": hashlib.sha256(data).hexdigest(),
+                      "source_sha256": sha256_text(item["source"])})
     path = folder / "manifest.json"
     write_json(path, {"format": MANIFEST_FORMAT, "binaries": items})
     return path

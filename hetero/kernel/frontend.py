@@ -40,6 +40,7 @@ FLOAT_ONLY = {"exp", "log", "sqrt", "tanh", "erf", "sin", "cos", "fabs", "floor"
 CAST_NAMES = {"float16": "float32", "float32": "float32", "float64": "float64",
               "int32": "int32", "int64": "int64", "bool": "bool"}
 MAX_PASSES = 8
+MAX_INLINE_DEPTH = 16
 
 
 class DeviceFunction:
@@ -86,8 +87,8 @@ class Scope:
     """One function body being translated: the kernel itself or an inlined device function."""
 
     def __init__(self, source: Source, prefix: str, arrays: dict[str, str],
-                 values: dict[str, ir.Expr]):
-        self.source, self.prefix = source, prefix
+                 values: dict[str, ir.Expr], depth: int = 0):
+        self.source, self.prefix, self.depth = source, prefix, depth
         self.arrays = arrays  # local name -> kernel-level array name
         self.values = values  # local name -> expression (device-function parameters)
 
@@ -169,6 +170,11 @@ class Translator:
                 self.unsupported(node)
             return [ir.Jump("break" if isinstance(node, ast.Break) else "continue", line)]
         if isinstance(node, ast.Return):
+            if not self.kernel_level:
+                self.fail(node, f"return before the end of device function "
+                                f"{self.scope.source.fn.__name__}",
+                          "a @hetero.func ends with its only `return value`; compute the value "
+                          "with if/else into a variable first")
             if node.value is not None:
                 self.fail(node, "a kernel returns nothing",
                           "write results into an output array argument")
@@ -468,6 +474,10 @@ class Translator:
             self.fail(node, f"{fn.__name__}() takes {len(params)} arguments, "
                             f"got {len(node.args)}")
         self.inlined += 1
+        if self.scope.depth >= MAX_INLINE_DEPTH:
+            self.fail(node, f"device function {fn.__name__} nests {MAX_INLINE_DEPTH} calls "
+                            "deep (recursion?)", "device functions are inlined; they cannot "
+                            "call themselves")
         prefix = f"{self.scope.prefix}{fn.__name__}{self.inlined}_"
         arrays, values = {}, {}
         for param, arg in zip(params, node.args, strict=True):
@@ -484,7 +494,8 @@ class Translator:
         *statements, last = source.tree.body
         if not isinstance(last, ast.Return) or last.value is None:
             self.fail(node, f"device function {fn.__name__} must end with `return value`")
-        outer, self.scope = self.scope, Scope(source, prefix, arrays, values)
+        outer, self.scope = self.scope, Scope(source, prefix, arrays, values,
+                                                    self.scope.depth + 1)
         try:
             self.pre.extend(self.nested(statements))
             return self.expr(last.value)

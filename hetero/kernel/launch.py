@@ -53,12 +53,6 @@ def grid(value: Any, what: str) -> tuple[int, ...]:
     return tuple(int(n) for n in sizes)
 
 
-def default_local_size(global_size: tuple[int, ...], limit: int) -> tuple[int, ...]:
-    """A work-group shape dividing the global size: the largest divisor <= limit on dim 0."""
-    first = max(d for d in range(1, min(limit, global_size[0]) + 1) if global_size[0] % d == 0)
-    return (first, *(1 for _ in global_size[1:]))
-
-
 @dataclass(frozen=True)
 class LaunchSpec:
     """What a backend needs to run a compiled kernel: sizes always padded to three dims."""
@@ -160,7 +154,9 @@ class Kernel:
         program = self.program(target, signature)
         kernel = self.specialise(signature)
         if lsize is None and needs_groups(kernel):
-            lsize = default_local_size(gsize, target.impl.max_group_size(target))
+            raise ValueError(f"{where}: the kernel uses barrier() or local memory, so its "
+                             "result depends on the work-group size; give one: "
+                             f"{self.__name__}[device, global_size, local_size](...)")
         values = [*args, *(np.int64(a.shape[d] if a.ndim else 1)
                            for a, p in zip(args, signature, strict=True)
                            if isinstance(p, ArrayType) for d in range(p.ndim))]

@@ -14,7 +14,7 @@ import numpy as np
 
 from hetero.array import asarray
 from hetero.device import Device
-from hetero.errors import UnsupportedOp
+from hetero.errors import DeviceNotFound, UnsupportedOp
 
 #: (rtol, atol) per dtype. float16 computes in float32 and rounds once on store.
 TOLERANCE = {"float16": (5e-3, 5e-3), "float32": (1e-4, 1e-5), "float64": (1e-9, 1e-12),
@@ -29,11 +29,22 @@ class Result:
     device: str
     ok: bool
     detail: str = ""
+    simulated: bool = False  # the device is simulated (numba's CUDA simulator, say)
+    arguments: str = ""  # input shapes and dtypes, and the attributes
 
     @property
     def repro(self) -> str:
-        return (f"python -c \"from hetero.testing import check_case; check_case({self.op!r}, "
-                f"{self.dtype!r}, {self.case!r}, {self.device!r})\"")
+        env = "NUMBA_ENABLE_CUDASIM=1 " if self.simulated and self.device.startswith("cuda") \
+            else ""
+        return (f"{env}python -c \"from hetero.testing import check_case; "
+                f"check_case({self.op!r}, {self.dtype!r}, {self.case!r}, {self.device!r})\"")
+
+
+def describe(case) -> str:
+    """A case's arguments in a line: ``float32[3, 5], float32[5] attrs axis=1``."""
+    shapes = ", ".join(f"{x.dtype}[{', '.join(map(str, x.shape))}]" for x in case.inputs)
+    attrs = " ".join(f"{k}={v}" for k, v in case.attrs.items())
+    return shapes + (f" attrs {attrs}" if attrs else "")
 
 
 def wide(x: np.ndarray) -> np.ndarray:
@@ -42,28 +53,49 @@ def wide(x: np.ndarray) -> np.ndarray:
 
 
 def compare(op, case, dtype: str, device: Device) -> Result:
-    label = case.label
+    def result(ok: bool, detail: str = "") -> Result:
+        return Result(op.name, dtype, case.label, device.id, ok, detail, device.simulated,
+                      describe(case))
+
     try:
         inputs = [asarray(x, device) for x in case.inputs]
         got = [y.numpy() for y in op(device, inputs, dict(case.attrs))]
         want = op.reference([wide(x) for x in case.inputs], dict(case.attrs))
     except Exception as exc:  # a crash is a failure with its reason, not an abort
-        return Result(op.name, dtype, label, device.id, False, f"{type(exc).__name__}: {exc}")
-    for k, (g, w) in enumerate(zip(got, want, strict=False)):
+        return result(False, f"{type(exc).__name__}: {exc}")
+    if len(got) != len(want):
+        return result(False, f"{len(got)} outputs, expected {len(want)}")
+    for k, (g, w) in enumerate(zip(got, want, strict=True)):
         w = np.asarray(w)
         if g.shape != w.shape:
-            return Result(op.name, dtype, label, device.id, False,
-                          f"output {k}: shape {g.shape}, expected {w.shape}")
+            return result(False, f"output {k}: shape {g.shape}, expected {w.shape}")
         rtol, atol = TOLERANCE.get(g.dtype.name, TOLERANCE[dtype])
         expect = w.astype(g.dtype) if g.dtype.kind != "f" else w.astype(np.float64)
         if not np.allclose(g.astype(np.float64) if g.dtype.kind == "f" else g, expect,
                            rtol=rtol, atol=atol, equal_nan=True):
             diff = np.abs(g.astype(np.float64) - w.astype(np.float64))
             worst = np.unravel_index(int(np.nanargmax(diff)), diff.shape) if diff.size else ()
-            return Result(op.name, dtype, label, device.id, False,
-                          f"output {k}: max |error| {np.nanmax(diff):.3g} at {worst} "
-                          f"(got {g[worst]}, expected {w[worst]}; rtol {rtol}, atol {atol})")
-    return Result(op.name, dtype, label, device.id, True)
+            return result(False, f"output {k}: max |error| {np.nanmax(diff):.3g} at {worst} "
+                                 f"(got {g[worst]}, expected {w[worst]}; rtol {rtol}, "
+                                 f"atol {atol})")
+    return result(True)
+
+
+def select_devices(selectors: Sequence[str], backends: Sequence[str], simulated: bool = True
+                   ) -> list[Device]:
+    """The devices named, else those of the backends named, else every device (simulated
+    ones only if ``simulated``)."""
+    import hetero
+
+    if selectors:
+        return [hetero.device(s) for s in selectors]
+    devices = hetero.devices()
+    missing = set(backends) - {d.backend for d in devices}
+    if missing:
+        raise DeviceNotFound(f"no device of backend {', '.join(sorted(missing))} here; "
+                             "`hetero devices` lists every backend and why one is unavailable")
+    return [d for d in devices if (not backends or d.backend in backends)
+            and (simulated or not d.simulated)]
 
 
 def cases_for(op, dtype: str, seed: int = 0):
@@ -112,7 +144,8 @@ def table(results: list[Result]):
     grid: dict[tuple[str, str], dict[str, list[bool]]] = {}
     dtypes: list[str] = []
     for r in results:
-        grid.setdefault((r.op, r.device), {}).setdefault(r.dtype, []).append(r.ok)
+        where = f"{r.device} (simulated)" if r.simulated else r.device
+        grid.setdefault((r.op, where), {}).setdefault(r.dtype, []).append(r.ok)
         if r.dtype not in dtypes:
             dtypes.append(r.dtype)
     out = Table(title="hetero conformance (portable kernels vs NumPy reference)")

@@ -10,6 +10,7 @@ from hetero.kernel import ir
 from hetero.kernel.codegen.pysource import NP_TYPES, PythonPrinter
 
 AXES = "xyz"
+INTEGRAL_LIMIT = 4503599627370496.0  # 2^52: every float at least this large is an integer
 WORK_ITEM = {"global_id": "(cuda.blockIdx.{a} * cuda.blockDim.{a} + cuda.threadIdx.{a})",
              "local_id": "cuda.threadIdx.{a}", "group_id": "cuda.blockIdx.{a}",
              "global_size": "_gs{d}", "local_size": "cuda.blockDim.{a}",
@@ -40,10 +41,17 @@ class CUDAPrinter(PythonPrinter):
         return f"cuda.atomic.add({e.array}, {self.expr(e.index)}, {self.expr(e.value)})"
 
     def floor(self, x: str, kind) -> str:
-        return f"math.floor({x})"
+        return self.integral("floor", x, kind)
 
     def ceil(self, x: str, kind) -> str:
-        return f"math.ceil({x})"
+        return self.integral("ceil", x, kind)
+
+    @staticmethod
+    def integral(fn: str, x: str, kind) -> str:
+        """numba.cuda's math.floor/ceil return int64: keep the float type, and pass inf, NaN
+        and values past 2^52 (already integers) through untouched."""
+        return (f"({NP_TYPES[kind.name]}(math.{fn}({x})) if abs({x}) < {INTEGRAL_LIMIT} "
+                f"else {x})")
 
     def barrier(self) -> str:
         return "cuda.syncthreads()"
