@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 from hetero.backends.cpu.kernels import NumbaKernels
+from hetero.backends.cpu.nodes import HostNodes
 
 from hetero.backend import HostMemoryBackend
 from hetero.catalogue import LinkProfile
@@ -22,7 +23,7 @@ from hetero.hookspecs import hookimpl
 HETERO_PLUGIN_API = 1
 
 
-class SimBackend(NumbaKernels, HostMemoryBackend):
+class SimBackend(NumbaKernels, HostNodes, HostMemoryBackend):
     """Holds the simulated devices attached so far; discovery reports exactly those."""
 
     name = "sim"

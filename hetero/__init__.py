@@ -29,6 +29,7 @@ from hetero.errors import (
     PluginError,
     UnsupportedOp,
 )
+from hetero.graph import Model, load
 from hetero.hookspecs import PLUGIN_API_VERSION, hookimpl
 from hetero.kernel import Kernel, func, kernel
 from hetero.kernel.language import (
@@ -61,6 +62,7 @@ from hetero.kernel.language import (
     tanh,
 )
 from hetero.queue import Event, Queue, Work
+from hetero.runtime import Plan, compile  # noqa: A004 - hetero.compile is the public name
 from hetero.selector import Selector
 
 __version__ = "0.1.0"
@@ -111,6 +113,10 @@ def links() -> dict[str, LinkProfile]:
 
 
 __all__ = [
+    "Model",
+    "Plan",
+    "compile",
+    "load",
     "Array", "Backend", "Kernel", "atomic_add", "barrier", "bool_", "ceil", "cos", "erf", "exp",
     "exp2", "fabs", "float16", "float32", "float64", "floor", "fma", "func", "global_id",
     "global_size", "group_id", "int32", "int64", "kernel", "local_array", "local_id",

@@ -104,6 +104,20 @@ class Backend:
         """The largest work-group this device runs, for launches that leave it to hetero."""
         return 256
 
+    # -- ONNX nodes (the graph runtime) -------------------------------------------------------
+    def node_tier(self, device: Device, node: Any, graph: Any) -> str | None:
+        """How this device runs an ONNX ``node``: "native" (an implementation of its own),
+        "reference" (onnx.reference's, slow) or None (it cannot). Placement reads this."""
+        return None
+
+    def prepare_node(self, device: Device, node: Any, graph: Any) -> Any:
+        """Whatever running ``node`` needs, built once per plan (an evaluator, a program)."""
+        raise UnsupportedOp(f"backend {self.name} does not run ONNX nodes")
+
+    def run_node(self, device: Device, prepared: Any, inputs: dict[str, Any]) -> list[Any]:
+        """Run a prepared node on native buffers (by value name); its outputs, in order."""
+        raise UnsupportedOp(f"backend {self.name} does not run ONNX nodes")
+
     def modeled_cost(self, device: Device, work: Any) -> dict[str, Any] | None:
         """Modeled time/energy of a work item (simulated backends); None when not modeled."""
         return None

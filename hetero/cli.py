@@ -131,6 +131,94 @@ def cmd_conformance(args: argparse.Namespace) -> int:
     return 1 if failed or not results else 0
 
 
+def op_support(devices: Sequence[Device]) -> list[dict[str, Any]]:
+    """Every ONNX op (latest opset of each domain) with its tier on each device."""
+    import onnx
+    from onnx import helper
+
+    from hetero.graph.ir import Graph, node_of
+
+    rows = []
+    for schema in sorted(onnx.defs.get_all_schemas(), key=lambda s: (s.domain, s.name)):
+        if schema.deprecated or schema.domain not in ("", "ai.onnx.ml"):
+            continue
+        proto = helper.make_node(schema.name, [f"i{k}" for k in range(schema.min_input)],
+                                 [f"o{k}" for k in range(max(schema.min_output, 1))],
+                                 domain=schema.domain)
+        graph = Graph([], [], [], {}, {}, {schema.domain: schema.since_version}, [])
+        node = node_of(proto, 0)
+        rows.append({"op": schema.name, "domain": schema.domain or "ai.onnx",
+                     "tiers": {d.id: d.impl.node_tier(d, node, graph) for d in devices}})
+    return rows
+
+
+def cmd_ops(args: argparse.Namespace) -> int:
+    devices = [hetero.device(s) for s in args.device] or hetero.devices()
+    rows = op_support(devices)
+    if args.json:
+        print(json.dumps({"ops": rows}, indent=2))
+        return 0
+    print_table("hetero ops: how each device runs each ONNX op (native, reference or -)",
+                ["op", "domain", *(d.id for d in devices)],
+                [[r["op"], r["domain"], *(r["tiers"][d.id] or "-" for d in devices)]
+                 for r in rows])
+    return 0
+
+
+def read_inputs(specs: Sequence[str], graph: Any, seed: int = 0) -> dict[str, Any]:
+    """NAME=FILE.npy pairs; inputs not given get seeded random data of their declared shape
+    (symbolic dimensions taken as 1)."""
+    import numpy as np
+
+    feeds = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep:
+            raise hetero.ModelError(f"--input {spec!r}: write NAME=FILE.npy")
+        try:
+            feeds[name] = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise hetero.ModelError(f"--input {name}: cannot read {path} ({exc})") from exc
+    rng = np.random.default_rng(seed)
+    for value in graph.inputs:
+        if value.name in feeds:
+            continue
+        if value.dtype is None:
+            raise hetero.ModelError(f"input {value.name!r} has no declared tensor type; give "
+                                    f"it with --input {value.name}=FILE.npy")
+        shape = tuple(d if isinstance(d, int) and d > 0 else 1 for d in value.shape or ())
+        data = rng.standard_normal(shape) if value.dtype.kind == "f" else \
+            rng.integers(0, 2 if value.dtype.kind == "b" else 10, shape)
+        feeds[value.name] = data.astype(value.dtype)
+    return feeds
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import time
+
+    model = hetero.load(args.model)
+    devices = [hetero.device(s) for s in args.device] or \
+        [d for d in hetero.devices() if not d.simulated]
+    plan = hetero.compile(model, devices=devices)
+    feeds = read_inputs(args.input, plan.graph)
+    start = time.perf_counter()
+    outputs = plan.run(feeds)
+    latency = (time.perf_counter() - start) * 1e3
+    summary = {name: {"shape": list(getattr(v, "shape", ())), "dtype": str(getattr(v, "dtype", "")),
+                      "mean": float(v.mean()) if getattr(v, "size", 0) and v.dtype.kind in "fiub"
+                      else None} for name, v in outputs.items()}
+    if args.json:
+        print(json.dumps({"latency_ms": latency, "latency": "measured (wall clock, one run)",
+                          "outputs": summary, "nodes": [vars(t) for t in plan.last_run]},
+                         indent=2))
+        return 0
+    print(plan.report())
+    for name, info in summary.items():
+        print(f"output {name}: {info['dtype']}{info['shape']} mean {info['mean']}")
+    print(f"latency: {latency:.3f} ms (measured, wall clock, one run including first-run work)")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="hetero", description=hetero.__doc__.splitlines()[0])
     top.add_argument("--version", action="version", version=f"hetero {hetero.__version__}")
@@ -155,6 +243,21 @@ def parser() -> argparse.ArgumentParser:
                              help="element type to test (repeatable), e.g. float32")
     conformance.add_argument("--json", action="store_true", help="machine-readable output")
     conformance.set_defaults(run=cmd_conformance)
+    ops = sub.add_parser("ops", help="list each ONNX op with its tier on each device")
+    ops.add_argument("--device", action="append", default=[], metavar="SELECTOR",
+                     help="device to list (repeatable); default: every device")
+    ops.add_argument("--json", action="store_true", help="machine-readable output")
+    ops.set_defaults(run=cmd_ops)
+    run = sub.add_parser("run", help="run an ONNX model and show where each node ran")
+    run.add_argument("model", help="path to the .onnx file")
+    run.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy",
+                     help="an input from a .npy file (repeatable); others get seeded random "
+                          "data of their declared shape")
+    run.add_argument("--device", action="append", default=[], metavar="SELECTOR",
+                     help="a device the plan may use, in preference order (repeatable); "
+                          "default: every real device")
+    run.add_argument("--json", action="store_true", help="machine-readable output")
+    run.set_defaults(run=cmd_run)
     return top
 
 

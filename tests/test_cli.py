@@ -123,3 +123,44 @@ def test_conformance_table_says_which_devices_are_simulated():
     done = hetero_cli("conformance", "--device", "cuda:0", "--op", "Relu", "--dtype",
                       "float32", env={"NUMBA_ENABLE_CUDASIM": "1"})
     assert "cuda:0 (simulated)" in done.stdout and "FAIL" not in done.stdout
+
+
+def test_ops_lists_each_op_with_its_tier_per_device():
+    rows = json.loads(hetero_cli("ops", "--device", "cpu", "--json").stdout)["ops"]
+    tiers = {(r["domain"], r["op"]): r["tiers"]["cpu:0"] for r in rows}
+    assert tiers[("ai.onnx", "Add")] == "native" and tiers[("ai.onnx", "Softmax")] == "native"
+    assert tiers[("ai.onnx", "Atan")] == "reference"
+    assert tiers[("ai.onnx.ml", "Binarizer")] == "reference"
+    assert len(rows) > 180
+
+
+def write_model(folder) -> str:
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["r"], name="relu"),
+         helper.make_node("Atan", ["r"], ["y"], name="atan")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3])])
+    path = folder / "m.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), path)
+    return str(path)
+
+
+def test_run_feeds_random_or_given_inputs_and_shows_where_nodes_ran(tmp_path):
+    import numpy as np
+
+    model = write_model(tmp_path)
+    done = json.loads(hetero_cli("run", model, "--device", "cpu", "--json").stdout)
+    assert done["outputs"]["y"]["shape"] == [1, 3] and done["latency"].startswith("measured")
+    assert [(n["node"], n["device"], n["tier"]) for n in done["nodes"]] == [
+        ("relu", "cpu:0", "native"), ("atan", "cpu:0", "reference")]
+    np.save(tmp_path / "x.npy", np.full((4, 3), -1.0, np.float32))
+    given = json.loads(hetero_cli("run", model, "--input", f"x={tmp_path / 'x.npy'}",
+                                  "--json").stdout)
+    assert given["outputs"]["y"] == {"shape": [4, 3], "dtype": "float32", "mean": 0.0}
+    table = hetero_cli("run", model, "--device", "cpu").stdout
+    assert "relu" in table and "reference" in table and "latency:" in table
+    bad = hetero_cli("run", model, "--input", "x", check=False)
+    assert bad.returncode == 2 and "write NAME=FILE.npy" in bad.stderr

@@ -64,3 +64,21 @@ def test_kernel_guide_example_runs(tmp_path):
     out = subprocess.run([sys.executable, "guide.py"], capture_output=True, text=True,
                          check=True, cwd=tmp_path).stdout
     assert "device" in out and "__kernel void" in out and "alpha * x[i]" in out
+
+
+def test_onnx_guide_example_runs(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Relu", ["input"], ["out"])], "g",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT,
+                                                             [1, 3, 224, 224])],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT,
+                                                             [1, 3, 224, 224])])
+    onnx.save(helper.make_model(graph), tmp_path / "model.onnx")
+    guide = (ROOT / "docs" / "onnx.md").read_text()
+    code = re.search(r"```python\n(.*?)\n```", guide, re.S).group(1)
+    (tmp_path / "guide.py").write_text(code)
+    out = subprocess.run([sys.executable, "guide.py"], capture_output=True, text=True,
+                         check=True, cwd=tmp_path).stdout
+    assert "hetero plan: 1 nodes" in out and "native" in out

@@ -5,6 +5,7 @@ from __future__ import annotations
 from hetero.backends.cpu.hostinfo import HostInfo, read_host_info
 from hetero.backends.cpu.kernels import NumbaKernels
 from hetero.backends.cpu.microbench import cache_key, measure
+from hetero.backends.cpu.nodes import HostNodes
 
 from hetero.backend import HostMemoryBackend
 from hetero.cache import cached
@@ -37,7 +38,7 @@ def host_device(info: HostInfo, figures: dict) -> Device:
         info={"cores": info.cores, "board": info.board, "measured_at": figures["measured_at"]})
 
 
-class CPUBackend(NumbaKernels, HostMemoryBackend):
+class CPUBackend(NumbaKernels, HostNodes, HostMemoryBackend):
     """The machine hetero runs on, as one device; its buffers are NumPy arrays."""
 
     name = "cpu"

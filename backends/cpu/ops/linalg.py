@@ -1,0 +1,25 @@
+"""Matrix products through NumPy's BLAS."""
+
+from __future__ import annotations
+
+import numpy as np
+from hetero.backends.cpu.ops import native
+
+
+@native("MatMul")
+def matmul(xs, attrs, opset):
+    return [np.matmul(xs[0], xs[1])]
+
+
+@native("Gemm")
+def gemm(xs, attrs, opset):
+    a, b = xs[0], xs[1]
+    a = a.T if attrs.get("transA", 0) else a
+    b = b.T if attrs.get("transB", 0) else b
+    y = np.matmul(a, b)
+    alpha, beta = attrs.get("alpha", 1.0), attrs.get("beta", 1.0)
+    if alpha != 1.0:
+        y = y * np.asarray(alpha, y.dtype)
+    if len(xs) > 2 and xs[2] is not None:
+        y = y + (xs[2] if beta == 1.0 else xs[2] * np.asarray(beta, y.dtype))
+    return [y.astype(a.dtype, copy=False)]

@@ -1,0 +1,33 @@
+"""Softmax and LogSoftmax, with each opset's meaning of ``axis``.
+
+Before opset 13 the input is flattened to 2-D at ``axis`` (default 1) and normalised over the
+second dimension; from 13 on, over the one ``axis`` (default -1). (onnx.reference applies the
+new rule to old models, which is why these are native.)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hetero.backends.cpu.ops import native
+
+
+def normalised(x: np.ndarray, attrs: dict, opset: int, log: bool) -> np.ndarray:
+    if opset < 13:
+        axis = attrs.get("axis", 1) % max(x.ndim, 1)
+        flat = x.reshape(int(np.prod(x.shape[:axis], dtype=np.int64)), -1)
+        return normalised(flat, {"axis": 1}, 13, log).reshape(x.shape)
+    axis = attrs.get("axis", -1)
+    shifted = x - x.max(axis=axis, keepdims=True)
+    exp = np.exp(shifted)
+    total = exp.sum(axis=axis, keepdims=True)
+    return (shifted - np.log(total)) if log else exp / total
+
+
+@native("Softmax")
+def softmax(xs, attrs, opset):
+    return [normalised(xs[0], attrs, opset, log=False)]
+
+
+@native("LogSoftmax")
+def log_softmax(xs, attrs, opset):
+    return [normalised(xs[0], attrs, opset, log=True)]

@@ -1,0 +1,153 @@
+"""hetero's graph IR: nodes in topological order over named, typed values.
+
+Built from a validated ``Model``. Initializers become NumPy constants; a node keeps its
+``NodeProto`` because the reference tier (``onnx.reference``) and subgraph ops need it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hetero.errors import ModelError
+
+Shape = tuple[int | str | None, ...]
+
+
+@dataclass
+class Value:
+    """A tensor flowing through the graph: name, element type and (possibly symbolic) shape;
+    ``dtype``/``shape`` are None where ONNX could not infer them."""
+
+    name: str
+    dtype: np.dtype | None = None
+    shape: Shape | None = None
+
+
+@dataclass
+class Node:
+    name: str
+    op_type: str
+    domain: str
+    inputs: list[str]  # "" marks an omitted optional input
+    outputs: list[str]
+    attrs: dict[str, Any]
+    proto: Any  # onnx.NodeProto
+    #: names a subgraph attribute (If/Loop/Scan bodies) reads from the enclosing graph
+    outer: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"node {self.name!r} ({self.op_type})"
+
+
+@dataclass
+class Graph:
+    nodes: list[Node]
+    inputs: list[Value]  # graph inputs that are not initializers: what a caller feeds
+    outputs: list[Value]
+    constants: dict[str, np.ndarray]
+    values: dict[str, Value]
+    opsets: dict[str, int]
+    functions: list[Any]  # onnx.FunctionProto, for model-local functions
+
+    @classmethod
+    def from_model(cls, model: Any) -> Graph:
+        from onnx import numpy_helper
+
+        proto = model.proto
+        g = proto.graph
+        constants = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+        values = {v.name: value_of(v) for v in [*g.input, *g.value_info, *g.output]}
+        nodes = [node_of(n, i) for i, n in enumerate(g.node)]
+        graph = cls(nodes=topological(nodes, set(values) | set(constants), model.name),
+                    inputs=[values[v.name] for v in g.input if v.name not in constants],
+                    outputs=[values[v.name] for v in g.output], constants=constants,
+                    values=values,
+                    opsets={o.domain or "": o.version for o in proto.opset_import},
+                    functions=list(proto.functions))
+        return graph
+
+    def consumers(self) -> dict[str, int]:
+        """How many node inputs (and graph outputs) read each value: when it may be freed."""
+        count: dict[str, int] = {}
+        for node in self.nodes:
+            for name in {n for n in [*node.inputs, *node.outer] if n}:
+                count[name] = count.get(name, 0) + 1
+        for out in self.outputs:
+            count[out.name] = count.get(out.name, 0) + 1
+        return count
+
+
+def value_of(info: Any) -> Value:
+    from onnx import helper
+
+    tensor = info.type.tensor_type if info.type.HasField("tensor_type") else None
+    if tensor is None or not tensor.elem_type:
+        return Value(info.name)
+    try:
+        dtype = np.dtype(helper.tensor_dtype_to_np_dtype(tensor.elem_type))
+    except (KeyError, TypeError, ValueError):
+        dtype = None
+    shape = None
+    if tensor.HasField("shape"):
+        shape = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+                      for d in tensor.shape.dim)
+    return Value(info.name, dtype, shape)
+
+
+def node_of(proto: Any, index: int) -> Node:
+    from onnx import helper
+
+    attrs = {a.name: helper.get_attribute_value(a) for a in proto.attribute}
+    return Node(name=proto.name or f"{proto.op_type}_{index}", op_type=proto.op_type,
+                domain=proto.domain or "", inputs=list(proto.input), outputs=list(proto.output),
+                attrs=attrs, proto=proto, outer=sorted(free_names(proto)))
+
+
+def free_names(node: Any) -> set[str]:
+    """Names the node's subgraphs read but do not define (their outer-scope inputs)."""
+    from onnx import AttributeProto
+
+    found: set[str] = set()
+    for attr in node.attribute:
+        graphs = [attr.g] if attr.type == AttributeProto.GRAPH else \
+            list(attr.graphs) if attr.type == AttributeProto.GRAPHS else []
+        for graph in graphs:
+            defined = {i.name for i in graph.input} | {t.name for t in graph.initializer}
+            for inner in graph.node:
+                found |= {n for n in [*inner.input, *free_names(inner)]
+                          if n and n not in defined}
+                defined |= set(inner.output)
+    return found
+
+
+def topological(nodes: list[Node], available: set[str], name: str) -> list[Node]:
+    """Nodes ordered so each runs after its inputs' producers (ONNX files should already be)."""
+    produced = {out: n for n in nodes for out in n.outputs if out}
+    ordered: list[Node] = []
+    done: set[int] = set()
+    visiting: set[int] = set()
+
+    def visit(node: Node) -> None:
+        if id(node) in done:
+            return
+        if id(node) in visiting:
+            raise ModelError(f"{name}: the graph has a cycle through {node.label}")
+        visiting.add(id(node))
+        for inp in [*node.inputs, *node.outer]:
+            if inp and inp in produced:
+                visit(produced[inp])
+            elif inp and inp not in available:
+                raise ModelError(f"{name}: {node.label} reads {inp!r}, which no node, "
+                                 "initializer or graph input provides")
+        visiting.discard(id(node))
+        done.add(id(node))
+        ordered.append(node)
+
+    for node in nodes:
+        visit(node)
+    return ordered
+

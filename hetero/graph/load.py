@@ -1,0 +1,212 @@
+"""``hetero.load``: an ONNX model, validated before anything of it is trusted or allocated.
+
+Order matters. The protobuf is parsed without external data; every declared tensor size is
+summed and checked against a memory limit; external-data paths are confined to the model's
+folder (absolute paths, ``..`` and symbolic links that leave it are refused, as ONNX's own
+CVE-2024-27318/-5187 fixes do); only then is data read, the ONNX checker run and shapes
+inferred. Every refusal is a ``ModelError`` naming what, where and how to fix it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hetero.errors import ModelError
+
+#: Bytes a model may declare (weights plus statically shaped values) when no limit is given:
+#: the host's physical memory.
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * PAGE_BYTES
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return 16 * 2**30
+
+
+@dataclass
+class Model:
+    """A validated ONNX model with inferred shapes; ``folder`` anchors its external data."""
+
+    proto: Any  # onnx.ModelProto
+    name: str
+    folder: Path | None
+
+    @property
+    def opset(self) -> int:
+        """The default-domain opset the model imports."""
+        return next((o.version for o in self.proto.opset_import if o.domain in ("", "ai.onnx")),
+                    1)
+
+    def graph(self):
+        """The model as hetero's graph IR (topologically ordered nodes, typed values)."""
+        from hetero.graph.ir import Graph
+
+        return Graph.from_model(self)
+
+
+def load(source: Any, memory_limit: int | None = None) -> Model:
+    """Validate an ONNX model given as a path, bytes or ``onnx.ModelProto``.
+
+    ``memory_limit`` caps the bytes the model declares (default: the host's physical memory).
+    """
+    import onnx
+
+    proto, name, folder = parse(source, onnx)
+    limit = physical_memory() if memory_limit is None else memory_limit
+    check_declared_size(proto, name, limit)
+    load_external_data(proto, name, folder)
+    check(proto, name, onnx)
+    return Model(infer_shapes(proto, name, onnx), name, folder)
+
+
+def parse(source: Any, onnx: Any) -> tuple[Any, str, Path | None]:
+    """(ModelProto without external data, a name for messages, the folder of external data)."""
+    if isinstance(source, onnx.ModelProto):
+        proto = onnx.ModelProto()
+        proto.CopyFrom(source)
+        return proto, f"model {source.graph.name or '(unnamed)'}", None
+    if isinstance(source, bytes | bytearray | memoryview):
+        data, name, folder = bytes(source), "model bytes", None
+    elif isinstance(source, str | os.PathLike):
+        path = Path(source)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ModelError(f"{path}: cannot read the model ({exc.strerror or exc})") from exc
+        name, folder = str(path), path.resolve().parent
+    else:
+        raise ModelError(f"hetero.load takes a path, bytes or onnx.ModelProto, not "
+                         f"{type(source).__name__}")
+    proto = onnx.ModelProto()
+    try:
+        proto.ParseFromString(data)  # external data stays unread until its paths are checked
+    except Exception as exc:  # protobuf's DecodeError and friends
+        raise ModelError(f"{name}: not an ONNX model (protobuf parse failed: {exc})") from exc
+    return proto, name, folder
+
+
+def tensors(proto: Any):
+    """Every TensorProto the model carries: initializers, Constant nodes and attributes, in
+    subgraphs too (``(tensor, where)``)."""
+    from onnx import AttributeProto
+
+    def in_graph(graph: Any, where: str):
+        for t in graph.initializer:
+            yield t, f"{where}initializer {t.name!r}"
+        for node in graph.node:
+            label = f"{where}node {node.name or node.op_type!r} ({node.op_type})"
+            for attr in node.attribute:
+                if attr.type == AttributeProto.TENSOR:
+                    yield attr.t, label
+                elif attr.type == AttributeProto.TENSORS:
+                    for t in attr.tensors:
+                        yield t, label
+                elif attr.type == AttributeProto.GRAPH:
+                    yield from in_graph(attr.g, f"{label}.{attr.name}: ")
+                elif attr.type == AttributeProto.GRAPHS:
+                    for g in attr.graphs:
+                        yield from in_graph(g, f"{label}.{attr.name}: ")
+
+    yield from in_graph(proto.graph, "")
+
+
+def tensor_bytes(tensor: Any, where: str, name: str) -> int:
+    from onnx import helper
+
+    if any(d < 0 for d in tensor.dims):
+        raise ModelError(f"{name}: {where} declares negative dimensions {list(tensor.dims)}")
+    try:
+        itemsize = np.dtype(helper.tensor_dtype_to_np_dtype(tensor.data_type)).itemsize
+    except (KeyError, TypeError, ValueError):
+        itemsize = 8  # string and unknown types: count them as 8-byte items
+    return int(np.prod(tensor.dims, dtype=object)) * itemsize
+
+
+def check_declared_size(proto: Any, name: str, limit: int) -> None:
+    """Refuse a model whose tensors declare more bytes than ``limit``, before allocating."""
+    total, biggest = 0, (0, "")
+    for tensor, where in tensors(proto):
+        size = tensor_bytes(tensor, where, name)
+        total += size
+        biggest = max(biggest, (size, where))
+    if total > limit:
+        raise ModelError(f"{name}: its tensors declare {total:,} bytes, over the memory limit of "
+                         f"{limit:,} (largest: {biggest[1]}, {biggest[0]:,} bytes); pass "
+                         "hetero.load(..., memory_limit=N) to allow more")
+
+
+def external_location(tensor: Any) -> dict[str, str]:
+    return {e.key: e.value for e in tensor.external_data}
+
+
+def load_external_data(proto: Any, name: str, folder: Path | None) -> None:
+    """Read external tensor data, refusing any file outside the model's folder."""
+    from onnx import TensorProto
+
+    for tensor, where in tensors(proto):
+        if tensor.data_location != TensorProto.EXTERNAL:
+            continue
+        info = external_location(tensor)
+        location = info.get("location", "")
+        if folder is None:
+            raise ModelError(f"{name}: {where} keeps its data in external file {location!r}, "
+                             "but the model was not loaded from a path; load it from its file")
+        path = confined(folder, location, where, name)
+        offset, length = int(info.get("offset", 0)), info.get("length")
+        size = path.stat().st_size
+        want = tensor_bytes(tensor, where, name)
+        length = int(length) if length is not None else size - offset
+        if offset < 0 or offset + length > size or length != want:
+            raise ModelError(f"{name}: {where} expects {want:,} bytes at offset {offset} of "
+                             f"{location!r} ({size:,} bytes; length {length:,}): the file is "
+                             "truncated or the model is corrupt")
+        with path.open("rb") as f:
+            f.seek(offset)
+            tensor.raw_data = f.read(length)
+        del tensor.external_data[:]
+        tensor.data_location = TensorProto.DEFAULT
+
+
+def confined(folder: Path, location: str, where: str, name: str) -> Path:
+    """``location`` resolved inside ``folder``, or a ModelError."""
+    if not location:
+        raise ModelError(f"{name}: {where} is external but names no location")
+    if Path(location).is_absolute() or location.startswith(("/", "\\")) or ":" in location:
+        raise ModelError(f"{name}: {where} points at absolute path {location!r}; external data "
+                         "must sit beside the model (refused: it could read any file)")
+    path = (folder / location).resolve()
+    if folder != path and folder not in path.parents:
+        raise ModelError(f"{name}: {where} points at {location!r}, outside the model's folder "
+                         f"{folder} (refused: '..' or a link escapes it)")
+    if not path.is_file():
+        raise ModelError(f"{name}: {where} needs external data file {location!r}, which is not "
+                         f"in {folder}")
+    return path
+
+
+def check(proto: Any, name: str, onnx: Any) -> None:
+    try:
+        onnx.checker.check_model(proto)
+    except onnx.checker.ValidationError as exc:
+        raise ModelError(f"{name}: the ONNX checker refused it: {first_lines(exc)}") from exc
+
+
+def infer_shapes(proto: Any, name: str, onnx: Any) -> Any:
+    try:
+        return onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True,
+                                                 data_prop=True)
+    except Exception as exc:  # InferenceError, and checker errors raised from inference
+        raise ModelError(f"{name}: shape inference failed: {first_lines(exc)}") from exc
+
+
+def first_lines(exc: Exception, count: int = 4) -> str:
+    """ONNX's messages name the node ("Bad node spec for node. Name: ... OpType: ..."); keep
+    them short enough to read."""
+    return " ".join(str(exc).strip().splitlines()[:count])

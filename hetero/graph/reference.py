@@ -1,0 +1,66 @@
+"""The long-tail tier: ONNX nodes run by ``onnx.reference``, ONNX's own reference evaluator.
+
+Slow and host-only, but it covers nearly the whole opset; every node it runs is reported as
+tier "reference" so it is never mistaken for a fast path. (Not an oracle: checked against
+ONNX Runtime by the backend test suite and the model tests.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from hetero.graph.ir import Graph, Node
+
+
+class ReferenceNode:
+    """One node compiled once for ``onnx.reference``; call it with its inputs by name.
+
+    The node is wrapped in a one-node graph so the evaluator honours the model's opsets (a
+    bare NodeProto gets the newest version of every op) and sees outer-scope values that
+    subgraphs (If, Loop, Scan) read.
+    """
+
+    def __init__(self, node: Node, graph: Graph):
+        from onnx import ValueInfoProto, helper
+        from onnx.reference import ReferenceEvaluator
+
+        self.names = list(dict.fromkeys(n for n in [*node.proto.input, *node.outer] if n))
+        wrapper = helper.make_graph(
+            [node.proto], node.name, [ValueInfoProto(name=n) for n in self.names],
+            [ValueInfoProto(name=n) for n in node.proto.output if n])
+        self.outputs = list(node.proto.output)
+        self.evaluator = ReferenceEvaluator(wrapper, opsets=dict(graph.opsets),
+                                            functions=graph.functions or None)
+
+    def __call__(self, feeds: dict[str, np.ndarray]) -> list[Any]:
+        results = iter(self.evaluator.run(None, {n: feeds[n] for n in self.names}))
+        return [next(results) if name else None for name in self.outputs]
+
+
+def reference_supports(node: Node, graph: Graph) -> bool:
+    """Whether onnx.reference runs this node at the model's opset: an implementation of the op,
+    or (for ops defined by a function body, such as Gelu) an evaluator that builds."""
+    if reference_has(node.domain, node.op_type, graph.opsets.get(node.domain)):
+        return True
+    try:
+        ReferenceNode(node, graph)
+    except Exception:  # NotImplementedError, RuntimeError, ...: no implementation
+        return False
+    return True
+
+
+def reference_has(domain: str, op_type: str, version: int | None) -> bool:
+    """Whether onnx.reference implements ``op_type`` itself (not through a function body)."""
+    from onnx.reference.ops import load_op
+    from onnx.reference.ops.aionnxml import load_op as load_ml_op
+
+    loader = {"": load_op, "ai.onnx.ml": load_ml_op}.get(domain)
+    if loader is None:
+        return False
+    try:
+        loader(domain, op_type, version)
+    except Exception:  # the loaders raise several error types for "no implementation"
+        return False
+    return True

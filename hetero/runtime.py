@@ -1,0 +1,205 @@
+"""Runs a placed graph: node steps on their devices, explicit transfers between memory
+domains, intermediates freed as soon as their last reader has run.
+
+``hetero.compile`` builds a ``Plan`` (placement from ``hetero.schedule``); ``plan.run``
+executes it and records where and how long each node ran (measured, wall clock).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hetero.device import Device
+from hetero.errors import ModelError
+from hetero.graph.ir import Graph, Node
+from hetero.schedule import Decision, place
+
+HOST = "host"  # where the caller's inputs and the returned outputs live
+
+
+@dataclass
+class Step:
+    """``run`` a node on a device, or ``transfer`` a value between memory domains."""
+
+    kind: str
+    device: str
+    node: Node | None = None
+    value: str = ""
+    source: str = ""
+
+
+@dataclass
+class NodeTime:
+    node: str
+    op_type: str
+    device: str
+    tier: str
+    ms: float  # measured wall clock around the node's run
+
+
+@dataclass
+class Plan:
+    graph: Graph
+    devices: dict[str, Device]
+    decisions: list[Decision]
+    steps: list[Step]
+    prepared: dict[str, Any]
+    resident: dict[tuple[str, str], Any]  # constants already on the devices that read them
+    last_run: list[NodeTime] = field(default_factory=list)
+
+    @property
+    def placement(self) -> dict[str, str]:
+        """{node name: device id}"""
+        return {d.node: d.device for d in self.decisions}
+
+    # -- running ------------------------------------------------------------------------------
+    def run(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
+        """Run the graph on ``feeds`` ({input name: array}); {output name: NumPy array}."""
+        env: dict[tuple[str, str], Any] = dict(self.resident)  # (value, device) -> buffer
+        for name, array in self.check_feeds(feeds).items():
+            env[name, HOST] = array
+        remaining = self.graph.consumers()
+        times = []
+        for step in self.steps:
+            if step.kind == "transfer":
+                env[step.value, step.device] = self.transfer(env[step.value, step.source],
+                                                             step.source, step.device)
+                continue
+            times.append(self.run_node(step, env, remaining))
+        self.last_run = times
+        return {out.name: self.to_host(env, out.name) for out in self.graph.outputs}
+
+    def run_node(self, step: Step, env: dict, remaining: dict[str, int]) -> NodeTime:
+        node, device = step.node, self.devices[step.device]
+        assert node is not None
+        inputs = {n: env[n, step.device] for n in [*node.inputs, *node.outer] if n}
+        start = time.perf_counter()
+        outputs = device.impl.run_node(device, self.prepared[node.name], inputs)
+        elapsed = (time.perf_counter() - start) * 1e3
+        for name, value in zip(node.outputs, outputs, strict=False):
+            if name:
+                env[name, step.device] = value
+        for name in inputs:  # free what no later node reads
+            remaining[name] -= 1
+            if remaining[name] == 0:
+                for key in [k for k in env if k[0] == name]:
+                    del env[key]
+        tier = self.prepared[node.name].tier
+        return NodeTime(node.name, node.op_type, step.device, tier, elapsed)
+
+    def transfer(self, value: Any, source: str, target: str) -> Any:
+        if not isinstance(value, np.ndarray | np.generic) and source == HOST:
+            return value  # sequences and maps of the ML ops stay host objects
+        host = value if source == HOST else self.devices[source].impl.to_host(
+            self.devices[source], value, np.shape(value), np.asarray(value).dtype)
+        if target == HOST:
+            return host
+        device = self.devices[target]
+        return device.impl.from_host(device, np.asarray(host))
+
+    def to_host(self, env: dict, name: str) -> Any:
+        for (value, where), buffer in env.items():
+            if value == name:
+                return self.transfer(buffer, where, HOST) if where != HOST else buffer
+        raise ModelError(f"output {name!r} was never produced")  # pragma: no cover
+
+    def check_feeds(self, feeds: dict[str, Any]) -> dict[str, Any]:
+        wanted = {v.name: v for v in self.graph.inputs}
+        unknown = sorted(set(feeds) - set(wanted) - set(self.graph.constants))
+        missing = sorted(set(wanted) - set(feeds))
+        if unknown or missing:
+            raise ModelError(f"inputs: expected {', '.join(sorted(wanted)) or 'none'}; "
+                             + (f"unknown {', '.join(unknown)}; " if unknown else "")
+                             + (f"missing {', '.join(missing)}" if missing else ""))
+        out = {}
+        for name, array in feeds.items():
+            value = np.asarray(array) if not isinstance(array, list | dict) else array
+            want = wanted.get(name)
+            if want is not None and want.dtype is not None and isinstance(value, np.ndarray) \
+                    and value.dtype != want.dtype:
+                raise ModelError(f"input {name!r} is {value.dtype}; the model declares "
+                                 f"{want.dtype}: convert it with .astype(np.{want.dtype})")
+            out[name] = value
+        return out
+
+    # -- reporting ----------------------------------------------------------------------------
+    def report(self) -> str:
+        """One line per node: where it runs, on which tier, and why (fallbacks marked)."""
+        from io import StringIO
+
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"hetero plan: {len(self.decisions)} nodes, "
+                            f"{sum(s.kind == 'transfer' for s in self.steps)} transfers")
+        for column in ("node", "op", "device", "tier", "last run (measured)", "why"):
+            table.add_column(column)
+        times = {t.node: t for t in self.last_run}
+        ops = {n.name: n.op_type for n in self.graph.nodes}
+        for d in self.decisions:
+            ran = f"{times[d.node].ms:.3f} ms" if d.node in times else "-"
+            why = ("FALLBACK: " if d.fallback else "") + d.reason
+            table.add_row(d.node, ops[d.node], d.device, d.tier, ran, why,
+                          style="yellow" if d.fallback or d.tier == "reference" else None)
+        text = StringIO()
+        Console(file=text, width=160).print(table)
+        return text.getvalue()
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "placement": self.placement,
+            "decisions": [vars(d) for d in self.decisions],
+            "last_run": [vars(t) for t in self.last_run]}, indent=2)
+
+
+def compile(model: Any, devices: list[Device] | None = None, objective: str = "energy",
+            max_latency_ms: float | None = None, placement: dict[str, str] | None = None,
+            strict: bool = False) -> Plan:
+    """Place ``model``'s nodes on ``devices`` (default: every device) and prepare each node.
+
+    Until the cost-model scheduler lands, placement is the simple rule of ``hetero.schedule``
+    (pins, then the first device that runs the node); ``objective`` and ``max_latency_ms``
+    are accepted for the final API and not used yet.
+    """
+    import hetero
+
+    graph = model.graph() if hasattr(model, "graph") else model
+    chosen = list(devices) if devices is not None else hetero.devices()
+    by_id = {d.id: d for d in chosen}
+    decisions = place(graph, chosen, placement, strict)
+    prepared, resident = {}, {}
+    for node, decision in zip(graph.nodes, decisions, strict=True):
+        device = by_id[decision.device]
+        prepared[node.name] = device.impl.prepare_node(device, node, graph)
+        for name in [*node.inputs, *node.outer]:  # weights move once, at compile time
+            if name in graph.constants and (name, device.id) not in resident:
+                resident[name, device.id] = device.impl.from_host(device, graph.constants[name])
+    for out in graph.outputs:
+        if out.name in graph.constants:
+            resident[out.name, HOST] = graph.constants[out.name]
+    return Plan(graph, by_id, decisions, steps(graph, decisions), prepared, resident)
+
+
+def steps(graph: Graph, decisions: list[Decision]) -> list[Step]:
+    """Node runs in graph order, each preceded by the transfers that bring its inputs."""
+    where: dict[str, set[str]] = {v.name: {HOST} for v in graph.inputs}
+    out: list[Step] = []
+    for node, decision in zip(graph.nodes, decisions, strict=True):
+        for name in dict.fromkeys(n for n in [*node.inputs, *node.outer] if n):
+            if name in graph.constants:
+                continue  # resident since compile
+            held = where.setdefault(name, set())
+            if decision.device not in held:
+                source = HOST if HOST in held else next(iter(held))
+                out.append(Step("transfer", decision.device, value=name, source=source))
+                held.add(decision.device)
+        out.append(Step("run", decision.device, node=node))
+        for name in node.outputs:
+            if name:
+                where[name] = {decision.device}
+    return out

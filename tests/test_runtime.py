@@ -1,0 +1,100 @@
+"""hetero.compile and Plan.run: placement by pins or first capable device, explicit transfers,
+strict mode, intermediates freed when dead, and a report that hides no fallback."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper
+
+import hetero
+from hetero import ModelError, UnsupportedOp
+
+
+def chain_model() -> hetero.Model:
+    """a = relu(x); b = a * a; c = b - x; d = atan(c) (Atan runs on the reference tier)."""
+    nodes = [helper.make_node("Relu", ["x"], ["a"], name="relu"),
+             helper.make_node("Mul", ["a", "a"], ["b"], name="square"),
+             helper.make_node("Sub", ["b", "x"], ["c"], name="minus"),
+             helper.make_node("Atan", ["c"], ["d"], name="atan")]
+    graph = helper.make_graph(nodes, "chain",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 4])],
+                              [helper.make_tensor_value_info("d", TensorProto.FLOAT, [3, 4])])
+    return hetero.load(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]))
+
+
+X = np.linspace(-2, 2, 12, dtype=np.float32).reshape(3, 4)
+WANT = np.arctan(np.maximum(X, 0) ** 2 - X)
+
+
+def test_one_device_runs_the_graph_with_native_and_reference_tiers(registry):
+    plan = hetero.compile(chain_model(), devices=[hetero.device("cpu")])
+    np.testing.assert_allclose(plan.run({"x": X})["d"], WANT, rtol=1e-6)
+    assert set(plan.placement.values()) == {"cpu:0"}
+    tiers = {d.node: d.tier for d in plan.decisions}
+    assert tiers == {"relu": "native", "square": "native", "minus": "native",
+                     "atan": "reference"}
+    assert [t.node for t in plan.last_run] == ["relu", "square", "minus", "atan"]
+    report = plan.report()
+    assert "atan" in report and "reference" in report and "measured" in report
+
+
+def test_pins_split_the_graph_and_transfers_are_explicit_steps(registry):
+    sim = hetero.sim.attach("jetson-xavier-nx-gpu")
+    try:
+        plan = hetero.compile(chain_model(), devices=[hetero.device("cpu"), sim],
+                              placement={"square": sim.id})
+        assert plan.placement["square"] == sim.id and plan.placement["minus"] == "cpu:0"
+        moves = [(s.value, s.source, s.device) for s in plan.steps if s.kind == "transfer"]
+        assert ("a", "cpu:0", sim.id) in moves and ("b", sim.id, "cpu:0") in moves
+        np.testing.assert_allclose(plan.run({"x": X})["d"], WANT, rtol=1e-6)
+        assert "pinned by the caller" in plan.report()
+    finally:
+        hetero.sim.detach(sim)
+
+
+def test_strict_refuses_a_pin_the_device_cannot_run_and_lax_records_the_fallback(registry):
+    pytest.importorskip("pyopencl")
+    devices = [hetero.device("cpu"), hetero.device("opencl:cpu:0")]
+    pin = {"atan": "opencl:cpu:0"}
+    with pytest.raises(UnsupportedOp, match=r"'atan' \(Atan\) is pinned to opencl:cpu:0, which "
+                                            r"cannot run Atan \(strict=True\)"):
+        hetero.compile(chain_model(), devices=devices, placement=pin, strict=True)
+    plan = hetero.compile(chain_model(), devices=devices, placement=pin)
+    (fallback,) = [d for d in plan.decisions if d.fallback]
+    assert fallback.node == "atan" and fallback.device == "cpu:0"
+    assert "FALLBACK: pinned to opencl:cpu:0, which cannot run Atan" in plan.report()
+
+
+def test_unknown_pins_and_bad_feeds_are_named(registry):
+    with pytest.raises(UnsupportedOp, match="pins unknown node.*nope"):
+        hetero.compile(chain_model(), devices=[hetero.device("cpu")], placement={"nope": "cpu"})
+    plan = hetero.compile(chain_model(), devices=[hetero.device("cpu")])
+    with pytest.raises(ModelError, match="expected x; .*missing x"):
+        plan.run({})
+    with pytest.raises(ModelError, match=r"'x' is float64; the model declares float32"):
+        plan.run({"x": X.astype(np.float64)})
+
+
+def test_intermediates_are_freed_once_their_last_reader_ran(registry, monkeypatch):
+    cpu = hetero.device("cpu")
+    plan = hetero.compile(chain_model(), devices=[cpu])
+    produced: dict[str, weakref.ref] = {}
+    alive_when: dict[str, bool] = {}
+    real = type(cpu.impl).run_node
+
+    def tracking(self, device, prepared, inputs):
+        gc.collect()
+        if prepared.node.name == "atan":  # "a" was last read by "square"
+            alive_when["atan"] = produced["a"]() is not None
+        outputs = real(self, device, prepared, inputs)
+        for name, value in zip(prepared.node.outputs, outputs, strict=True):
+            produced[name] = weakref.ref(value)
+        return outputs
+
+    monkeypatch.setattr(type(cpu.impl), "run_node", tracking)
+    plan.run({"x": X})
+    assert alive_when == {"atan": False}
