@@ -15,6 +15,8 @@ def conv(xs, attrs, opset):
     kernel = tuple(w.shape[2:])
     strides, dilations, pairs = geometry(attrs, x.shape[2:], kernel)
     group = attrs.get("group", 1)
+    if group == 1 and all(k == 1 for k in kernel) and not any(a or b for a, b in pairs):
+        return [pointwise(x, w, bias, strides)]
     cols = windows(x, kernel, strides, dilations, pairs, 0.0)  # (N, C, *out, *k)
     n, c = x.shape[:2]
     out_shape = cols.shape[2:2 + len(kernel)]
@@ -37,3 +39,13 @@ def im2col(cols, n, group, c, out_shape, kernel):
     order = (0, 1, *range(3, 3 + rank), 2, *range(3 + rank, 3 + 2 * rank))
     return np.ascontiguousarray(per_group.transpose(order)).reshape(
         n, group, positions, -1)
+
+
+def pointwise(x: np.ndarray, w: np.ndarray, bias, strides) -> np.ndarray:
+    """A 1x1 convolution is one matrix product per image: no im2col copy."""
+    x = x[(slice(None), slice(None), *(slice(None, None, s) for s in strides))]
+    n, c, *spatial = x.shape
+    y = np.matmul(w.reshape(w.shape[0], c), x.reshape(n, c, -1))
+    if bias is not None:
+        y += bias.reshape(1, -1, 1)
+    return y.reshape(n, w.shape[0], *spatial).astype(x.dtype, copy=False)

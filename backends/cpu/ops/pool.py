@@ -4,38 +4,37 @@ from __future__ import annotations
 
 import numpy as np
 from hetero.backends.cpu.ops import native, outputs_used
-from hetero.backends.cpu.ops.windows import geometry, windows
+from hetero.backends.cpu.ops.windows import geometry, reduce_windows
 
 
 def lowest(dtype: np.dtype) -> float | int:
     return -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
 
 
-def pooled(x: np.ndarray, attrs: dict, fill: float):
+def pooled(x: np.ndarray, attrs: dict, fill: float, combine, overhang: float | None = None,
+           dtype=None) -> np.ndarray:
     kernel = tuple(attrs["kernel_shape"])
     strides, dilations, pairs = geometry(attrs, x.shape[2:], kernel)
     ceil = bool(attrs.get("ceil_mode", 0))
-    view = windows(x, kernel, strides, dilations, pairs, fill, ceil)
-    return view, kernel, strides, dilations, pairs, ceil
+    source = x if dtype is None else x.astype(dtype, copy=False)
+    return reduce_windows(source, kernel, strides, dilations, pairs, fill, ceil, combine,
+                          overhang)
 
 
 @native("MaxPool", when=lambda node: outputs_used(node) == 1)  # Indices: reference tier
 def max_pool(xs, attrs, opset):
     x = xs[0]
-    view, kernel, *_ = pooled(x, attrs, lowest(x.dtype))
-    return [view.max(axis=tuple(range(-len(kernel), 0)))]
+    return [pooled(x, attrs, lowest(x.dtype), np.maximum)]
 
 
 @native("AveragePool")
 def average_pool(xs, attrs, opset):
     x = xs[0]
-    view, kernel, strides, dilations, pairs, ceil = pooled(x, attrs, 0)
-    axes = tuple(range(-len(kernel), 0))
-    total = view.sum(axis=axes, dtype=np.float64 if x.dtype == np.float64 else np.float32)
-    ones = np.ones((1, 1, *x.shape[2:]), np.float32)
+    wide = np.float64 if x.dtype == np.float64 else np.float32
+    total = pooled(x, attrs, 0, np.add, dtype=wide)
+    ones = np.ones((1, 1, *x.shape[2:]), wide)
     include = 1 if attrs.get("count_include_pad", 0) else 0  # ceil_mode's overhang never counts
-    counts = windows(ones, kernel, strides, dilations, pairs, include, ceil, overhang=0)
-    counts = counts.sum(axis=axes)
+    counts = pooled(ones, attrs, include, np.add, overhang=0)
     return [(total / counts).astype(x.dtype, copy=False)]
 
 

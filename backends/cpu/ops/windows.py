@@ -61,3 +61,18 @@ def pad(x: np.ndarray, pairs, value: float) -> np.ndarray:
     if not any(a or b for a, b in pairs):
         return x
     return np.pad(x, [(0, 0), (0, 0), *pairs], constant_values=value)
+
+
+def reduce_windows(x: np.ndarray, kernel: tuple[int, ...], strides, dilations, pairs,
+                   fill: float, ceil: bool, combine, overhang: float | None = None
+                   ) -> np.ndarray:
+    """``combine`` (np.maximum, np.add) over every window: one strided slice per kernel
+    offset, each a whole-output vector operation (a reduction over the window view's last
+    axes is several times slower in NumPy)."""
+    view = windows(x, kernel, strides, dilations, pairs, fill, ceil, overhang)
+    rank = len(kernel)
+    out = None
+    for offset in np.ndindex(*kernel):
+        part = view[(..., *offset)] if rank else view
+        out = part.copy() if out is None else combine(out, part, out=out)
+    return out
