@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from hetero.device import Device
-from hetero.errors import ModelError
+from hetero.errors import ModelError, UnsupportedOp
 from hetero.graph.ir import Graph, Node
 from hetero.schedule import Decision, place
 
@@ -159,16 +160,27 @@ class Plan:
 
 def compile(model: Any, devices: list[Device] | None = None, objective: str = "energy",
             max_latency_ms: float | None = None, placement: dict[str, str] | None = None,
-            strict: bool = False) -> Plan:
+            strict: bool = False, passes: Sequence[str] | None = None) -> Plan:
     """Place ``model``'s nodes on ``devices`` (default: every device) and prepare each node.
+
+    ``passes`` names the graph passes to run (default: all of ``hetero.graph.passes``;
+    ``()`` for none). Pins name nodes as the model does; pinning a node that a pass removed
+    or merged into another is refused with the reason.
 
     Until the cost-model scheduler lands, placement is the simple rule of ``hetero.schedule``
     (pins, then the first device that runs the node); ``objective`` and ``max_latency_ms``
     are accepted for the final API and not used yet.
     """
     import hetero
+    from hetero.graph.passes import optimise
 
-    graph = model.graph() if hasattr(model, "graph") else model
+    original = model.graph() if hasattr(model, "graph") else model
+    graph = optimise(original, passes)
+    gone = set(placement or {}) & {n.name for n in original.nodes} - {n.name for n in graph.nodes}
+    if gone:
+        raise UnsupportedOp(f"placement pins {', '.join(sorted(gone))}, which the graph passes "
+                            "removed or merged into a neighbour; pin that node, or compile "
+                            "with passes=() to keep every node")
     chosen = list(devices) if devices is not None else hetero.devices()
     by_id = {d.id: d for d in chosen}
     decisions = place(graph, chosen, placement, strict)

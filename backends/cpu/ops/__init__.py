@@ -32,9 +32,13 @@ def native(*op_types: str, when: Callable[[Any], bool] | None = None
     return register
 
 
+#: the domains of the ops in NATIVE: ONNX's own, and hetero's fused ops (graph passes)
+DOMAINS = ("", "com.hetero")
+
+
 def runs_natively(node: Any) -> bool:
-    return node.domain == "" and node.op_type in NATIVE and WHEN.get(node.op_type,
-                                                                     lambda n: True)(node)
+    return node.domain in DOMAINS and node.op_type in NATIVE and WHEN.get(node.op_type,
+                                                                          lambda n: True)(node)
 
 
 def outputs_used(node: Any) -> int:

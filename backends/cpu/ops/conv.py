@@ -49,3 +49,10 @@ def pointwise(x: np.ndarray, w: np.ndarray, bias, strides) -> np.ndarray:
     if bias is not None:
         y += bias.reshape(1, -1, 1)
     return y.reshape(n, w.shape[0], *spatial).astype(x.dtype, copy=False)
+
+
+@native("FusedConv")
+def fused_conv(xs, attrs, opset):
+    """Conv then its activation (hetero's fusion pass), in place on the product."""
+    (y,) = conv(xs, attrs, opset)
+    return [np.maximum(y, 0, out=y)]

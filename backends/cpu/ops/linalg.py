@@ -23,3 +23,10 @@ def gemm(xs, attrs, opset):
     if len(xs) > 2 and xs[2] is not None:
         y = y + (xs[2] if beta == 1.0 else xs[2] * np.asarray(beta, y.dtype))
     return [y.astype(a.dtype, copy=False)]
+
+
+@native("FusedGemm")
+def fused_gemm(xs, attrs, opset):
+    """Gemm then its activation (hetero's fusion pass)."""
+    (y,) = gemm(xs, attrs, opset)
+    return [np.maximum(y, 0, out=y)]

@@ -1,0 +1,38 @@
+"""Graph passes: each rewrites a Graph into an equivalent, cheaper one, and each can be
+switched off (``hetero.compile(..., passes=[...])``; ``passes=()`` runs none).
+
+Order matters: Identity/Dropout removal and constant folding expose the Conv -> BatchNorm
+and Conv -> Relu pairs the folding and fusion passes look for; dead-node elimination last.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from hetero.errors import HeteroError
+from hetero.graph.ir import Graph
+from hetero.graph.passes import batchnorm, dead, fold, fusion, identity
+
+Pass = Callable[[Graph], Graph]
+PASSES: dict[str, Pass] = {
+    "remove_identity": identity.remove_identity,
+    "fold_constants": fold.fold_constants,
+    "fold_batchnorm": batchnorm.fold_batchnorm,
+    "fuse_activation": fusion.fuse_activation,
+    "eliminate_dead": dead.eliminate_dead,
+}
+
+
+def optimise(graph: Graph, passes: Sequence[str] | None = None) -> Graph:
+    """``graph`` after the named passes (default: all, in their order)."""
+    names = list(PASSES) if passes is None else list(passes)
+    unknown = [n for n in names if n not in PASSES]
+    if unknown:
+        raise HeteroError(f"unknown graph pass(es) {', '.join(unknown)}; known: "
+                          f"{', '.join(PASSES)}")
+    for name in [n for n in PASSES if n in names]:
+        graph = PASSES[name](graph)
+    return graph
+
+
+__all__ = ["PASSES", "optimise"]

@@ -1,0 +1,44 @@
+"""Conv/Gemm followed by its only reader, a Relu, become one node (``FusedConv`` or
+``FusedGemm`` in hetero's domain, ``activation="Relu"``): one pass over the output, one
+buffer fewer. Backends that lack the fused op simply report it unsupported."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from hetero.graph.ir import Graph, Node
+from hetero.graph.passes.rewrite import graph_outputs, readers, with_nodes
+
+DOMAIN = "com.hetero"
+FUSABLE = {"Conv": "FusedConv", "Gemm": "FusedGemm"}
+ACTIVATIONS = ("Relu",)
+
+
+def fused(source: Node, activation: Node) -> Node:
+    from onnx import helper
+
+    attrs = {**source.attrs, "activation": activation.op_type}
+    proto = helper.make_node(FUSABLE[source.op_type], source.inputs, activation.outputs,
+                             name=source.name, domain=DOMAIN, **attrs)
+    return dataclasses.replace(source, op_type=FUSABLE[source.op_type], domain=DOMAIN,
+                               outputs=list(activation.outputs), attrs=attrs, proto=proto)
+
+
+def fuse_activation(graph: Graph) -> Graph:
+    read = readers(graph)
+    outputs = graph_outputs(graph)
+    by_output = {o: n for n in graph.nodes for o in n.outputs if o}
+    merged: dict[int, Node] = {}
+    dropped: set[int] = set()
+    for act in graph.nodes:
+        if act.op_type not in ACTIVATIONS or act.domain != "":
+            continue
+        source = by_output.get(act.inputs[0])
+        if source is None or source.op_type not in FUSABLE or source.domain != "" \
+                or len(read.get(act.inputs[0], [])) != 1 or act.inputs[0] in outputs:
+            continue
+        merged[id(source)] = fused(source, act)
+        dropped.add(id(act))
+    nodes = [merged.get(id(n), n) for n in graph.nodes if id(n) not in dropped]
+    opsets = {**graph.opsets, DOMAIN: 1} if merged else graph.opsets
+    return dataclasses.replace(with_nodes(graph, nodes), opsets=opsets)

@@ -1,0 +1,36 @@
+"""Small helpers the passes share: who reads a value, renaming inputs, a graph copy."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from hetero.graph.ir import Graph, Node
+
+
+def readers(graph: Graph) -> dict[str, list[Node]]:
+    """Value name -> the nodes that read it (subgraph outer reads included)."""
+    out: dict[str, list[Node]] = {}
+    for node in graph.nodes:
+        for name in {n for n in [*node.inputs, *node.outer] if n}:
+            out.setdefault(name, []).append(node)
+    return out
+
+
+def graph_outputs(graph: Graph) -> set[str]:
+    return {v.name for v in graph.outputs}
+
+
+def with_nodes(graph: Graph, nodes: list[Node], constants: dict | None = None) -> Graph:
+    return dataclasses.replace(graph, nodes=nodes,
+                               constants=graph.constants if constants is None else constants)
+
+
+def renamed_inputs(node: Node, old: str, new: str) -> Node:
+    """``node`` reading ``new`` where it read ``old`` (its NodeProto updated too)."""
+    proto = type(node.proto)()
+    proto.CopyFrom(node.proto)
+    for i, name in enumerate(proto.input):
+        if name == old:
+            proto.input[i] = new
+    return dataclasses.replace(node, inputs=[new if n == old else n for n in node.inputs],
+                               proto=proto)
