@@ -15,40 +15,59 @@ def conv(xs, attrs, opset):
     kernel = tuple(w.shape[2:])
     strides, dilations, pairs = geometry(attrs, x.shape[2:], kernel)
     group = attrs.get("group", 1)
-    if group == 1 and all(k == 1 for k in kernel) and not any(a or b for a, b in pairs):
-        return [pointwise(x, w, bias, strides)]
+    if all(k == 1 for k in kernel) and not any(a or b for a, b in pairs):
+        return [pointwise(x, w, bias, strides, group)]
     cols = windows(x, kernel, strides, dilations, pairs, 0.0)  # (N, C, *out, *k)
     n, c = x.shape[:2]
+    if c == group and x.dtype != np.float16:  # depthwise: a few vector multiply-adds beat
+        # thousands of tiny products (float16 keeps the matrix path, and its rounding)
+        return [depthwise(cols, w, bias).astype(x.dtype, copy=False)]
     out_shape = cols.shape[2:2 + len(kernel)]
     m = w.shape[0]
-    # (N, G, C/G, *out, *k) -> (N, G, P, C/G * K): one row per output position
-    cols = im2col(cols, n, group, c, out_shape, kernel)
-    weights = w.reshape(group, m // group, -1).transpose(0, 2, 1)  # (G, C/G * K, M/G)
-    y = np.matmul(cols, weights)  # (N, G, P, M/G)
-    y = y.transpose(0, 1, 3, 2).reshape(n, m, *out_shape)
+    cols = im2col(cols, n, group, c, out_shape, kernel)  # (N, G, C/G * K, P)
+    y = np.matmul(w.reshape(group, m // group, -1), cols)  # (N, G, M/G, P): already NCHW
+    y = y.reshape(n, m, *out_shape)
     if bias is not None:
         y += bias.reshape(1, m, *([1] * len(kernel)))
     return [y.astype(x.dtype, copy=False)]
 
 
 def im2col(cols, n, group, c, out_shape, kernel):
-    """(N, C, *out, *k) windows -> (N, G, positions, C/G * K), each row one window."""
+    """(N, C, *out, *k) windows -> (N, G, C/G * K, positions): one row per (channel, kernel
+    offset), as Caffe lays it out, so the product with W (M, C*K) lands in NCHW order."""
     rank = len(kernel)
-    positions = int(np.prod(out_shape))
-    per_group = cols.reshape(n, group, c // group, *out_shape, *kernel)
-    order = (0, 1, *range(3, 3 + rank), 2, *range(3 + rank, 3 + 2 * rank))
-    return np.ascontiguousarray(per_group.transpose(order)).reshape(
-        n, group, positions, -1)
+    order = (0, 1, *range(2 + rank, 2 + 2 * rank), *range(2, 2 + rank))
+    rows = np.ascontiguousarray(cols.transpose(order))  # (N, C, *k, *out)
+    return rows.reshape(n, group, -1, int(np.prod(out_shape)))
 
 
-def pointwise(x: np.ndarray, w: np.ndarray, bias, strides) -> np.ndarray:
-    """A 1x1 convolution is one matrix product per image: no im2col copy."""
+def pointwise(x: np.ndarray, w: np.ndarray, bias, strides, group: int) -> np.ndarray:
+    """A 1x1 convolution is one matrix product per image and group: no im2col copy."""
     x = x[(slice(None), slice(None), *(slice(None, None, s) for s in strides))]
     n, c, *spatial = x.shape
-    y = np.matmul(w.reshape(w.shape[0], c), x.reshape(n, c, -1))
+    m = w.shape[0]
+    y = np.matmul(w.reshape(group, m // group, c // group), x.reshape(n, group, c // group, -1))
     if bias is not None:
-        y += bias.reshape(1, -1, 1)
-    return y.reshape(n, w.shape[0], *spatial).astype(x.dtype, copy=False)
+        y += bias.reshape(1, group, m // group, 1)
+    return y.reshape(n, m, *spatial).astype(x.dtype, copy=False)
+
+
+def depthwise(cols: np.ndarray, w: np.ndarray, bias) -> np.ndarray:
+    """One input channel per group: y[n, g, j] = sum over kernel offsets of window * weight,
+    one whole-output multiply-add per offset (j: the channel multiplier M/G)."""
+    n, c = cols.shape[:2]
+    rank = w.ndim - 2
+    out_shape = cols.shape[2:2 + rank]
+    per = w.shape[0] // c
+    taps = w.reshape(c, per, -1)  # (G, M/G, K)
+    y = np.zeros((n, c, per, *out_shape), dtype=np.result_type(cols, w))
+    spread = (1, c, per, *([1] * rank))
+    for k, offset in enumerate(np.ndindex(*w.shape[2:])):
+        y += cols[(..., *offset)][:, :, None] * taps[:, :, k].reshape(spread)
+    y = y.reshape(n, c * per, *out_shape)
+    if bias is not None:
+        y += bias.reshape(1, -1, *([1] * rank))
+    return y
 
 
 @native("FusedConv")
