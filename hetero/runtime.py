@@ -94,8 +94,8 @@ class Plan:
         return NodeTime(node.name, node.op_type, step.device, tier, elapsed)
 
     def transfer(self, value: Any, source: str, target: str) -> Any:
-        if not isinstance(value, np.ndarray | np.generic) and source == HOST:
-            return value  # sequences and maps of the ML ops stay host objects
+        if not isinstance(value, np.ndarray | np.generic):
+            return value  # sequences, maps and optionals live on the host (host-memory tiers)
         host = value if source == HOST else self.devices[source].impl.to_host(
             self.devices[source], value, np.shape(value), np.asarray(value).dtype)
         if target == HOST:

@@ -98,3 +98,17 @@ def test_intermediates_are_freed_once_their_last_reader_ran(registry, monkeypatc
     monkeypatch.setattr(type(cpu.impl), "run_node", tracking)
     plan.run({"x": X})
     assert alive_when == {"atan": False}
+
+
+def test_sequence_values_flow_through_as_host_objects(registry):
+    """ONNX sequences (lists of tensors, here ragged) are not arrays: they pass between steps
+    untouched."""
+    seq = helper.make_tensor_sequence_value_info("parts", TensorProto.FLOAT, None)
+    graph = helper.make_graph(
+        [helper.make_node("SplitToSequence", ["x", "sizes"], ["parts"], axis=0)], "seq",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 2])], [seq],
+        [helper.make_tensor("sizes", TensorProto.INT64, [2], [1, 2])])
+    model = hetero.load(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]))
+    out = hetero.compile(model, devices=[hetero.device("cpu")]).run({"x": X[:, :2].copy()})
+    assert isinstance(out["parts"], list) and [p.shape for p in out["parts"]] == [(1, 2), (2, 2)]
+    np.testing.assert_array_equal(np.concatenate(out["parts"]), X[:, :2])
