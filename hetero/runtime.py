@@ -111,22 +111,16 @@ class Plan:
 
     def check_feeds(self, feeds: dict[str, Any]) -> dict[str, Any]:
         wanted = {v.name: v for v in self.graph.inputs}
-        unknown = sorted(set(feeds) - set(wanted) - set(self.graph.constants))
-        missing = sorted(set(wanted) - set(feeds))
+        weights = sorted(set(feeds) & set(self.graph.constants))
+        if weights:
+            raise ModelError(f"inputs {', '.join(weights)} are initializers (weights) of the "
+                             "model; hetero does not let a feed override them")
+        unknown, missing = sorted(set(feeds) - set(wanted)), sorted(set(wanted) - set(feeds))
         if unknown or missing:
             raise ModelError(f"inputs: expected {', '.join(sorted(wanted)) or 'none'}; "
                              + (f"unknown {', '.join(unknown)}; " if unknown else "")
                              + (f"missing {', '.join(missing)}" if missing else ""))
-        out = {}
-        for name, array in feeds.items():
-            value = np.asarray(array) if not isinstance(array, list | dict) else array
-            want = wanted.get(name)
-            if want is not None and want.dtype is not None and isinstance(value, np.ndarray) \
-                    and value.dtype != want.dtype:
-                raise ModelError(f"input {name!r} is {value.dtype}; the model declares "
-                                 f"{want.dtype}: convert it with .astype(np.{want.dtype})")
-            out[name] = value
-        return out
+        return {name: checked_feed(value, wanted[name]) for name, value in feeds.items()}
 
     # -- reporting ----------------------------------------------------------------------------
     def report(self) -> str:
@@ -156,6 +150,25 @@ class Plan:
             "placement": self.placement,
             "decisions": [vars(d) for d in self.decisions],
             "last_run": [vars(t) for t in self.last_run]}, indent=2)
+
+
+def checked_feed(value: Any, want: Any) -> Any:
+    """A feed as the array its declared input expects (dtype, rank, static dimensions);
+    sequences and other non-tensor inputs (no declared dtype) pass as given."""
+    if want.dtype is None:
+        return value
+    array = np.asarray(value) if not isinstance(value, np.ndarray) else value
+    if array.dtype != want.dtype:
+        if isinstance(value, np.ndarray | np.generic):
+            raise ModelError(f"input {want.name!r} is {array.dtype}; the model declares "
+                             f"{want.dtype}: convert it with .astype(np.{want.dtype})")
+        array = array.astype(want.dtype)  # Python numbers and lists take the declared type
+    if want.shape is not None:
+        fixed = [(i, d) for i, d in enumerate(want.shape) if isinstance(d, int) and d > 0]
+        if array.ndim != len(want.shape) or any(array.shape[i] != d for i, d in fixed):
+            raise ModelError(f"input {want.name!r} has shape {array.shape}; the model declares "
+                             f"{tuple(d if d else '?' for d in want.shape)}")
+    return array
 
 
 def compile(model: Any, devices: list[Device] | None = None, objective: str = "energy",
@@ -190,7 +203,9 @@ def compile(model: Any, devices: list[Device] | None = None, objective: str = "e
         prepared[node.name] = device.impl.prepare_node(device, node, graph)
         for name in [*node.inputs, *node.outer]:  # weights move once, at compile time
             if name in graph.constants and (name, device.id) not in resident:
-                resident[name, device.id] = device.impl.from_host(device, graph.constants[name])
+                value = graph.constants[name]  # a folded sequence stays a host list
+                resident[name, device.id] = device.impl.from_host(device, value) \
+                    if isinstance(value, np.ndarray) else value
     for out in graph.outputs:
         if out.name in graph.constants:
             resident[out.name, HOST] = graph.constants[out.name]

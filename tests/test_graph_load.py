@@ -90,8 +90,9 @@ def test_external_data_without_a_folder_is_refused():
 
 def test_oversized_declarations_are_refused_before_anything_is_read(tmp_path):
     huge = external("w.bin", length=4 * 2**40, dims=(2**20, 2**20))  # 4 TiB, no such file
-    with pytest.raises(ModelError, match=r"declare 4,398,046,511,104 bytes, over the memory "
-                                         r"limit.*initializer 'w'.*memory_limit=N"):
+    with pytest.raises(ModelError, match=r"declare 4,398,046,511,\d+ bytes, over the memory "
+                                         r"limit.*initializer 'w', 4,398,046,511,104 bytes.*"
+                                         r"memory_limit=N"):
         hetero.load(save(add_model(huge), tmp_path))
     with pytest.raises(ModelError, match="over the memory limit of 16"):
         hetero.load(add_model(), memory_limit=16)
@@ -123,3 +124,47 @@ def test_loading_writes_nothing(tmp_path):
     before = sorted((p.name, p.stat().st_mtime_ns) for p in tmp_path.iterdir())
     hetero.load(path)
     assert sorted((p.name, p.stat().st_mtime_ns) for p in tmp_path.iterdir()) == before
+
+
+def constant_function_model(location: str) -> onnx.ModelProto:
+    """y = x + f() where model-local function f returns a Constant kept in external data."""
+    value = external(location, dims=(2, 3))
+    function = helper.make_function(
+        "local", "f", [], ["c"], [helper.make_node("Constant", [], ["c"], value=value)],
+        [helper.make_opsetid("", 18)])
+    graph = helper.make_graph(
+        [helper.make_node("f", [], ["k"], domain="local"),
+         helper.make_node("Add", ["x", "k"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])])
+    return helper.make_model(graph, functions=[function], opset_imports=[
+        helper.make_opsetid("", 18), helper.make_opsetid("local", 1)])
+
+
+def test_external_data_in_functions_and_sparse_tensors_is_confined_too(tmp_path):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (tmp_path / "secret.bin").write_bytes(W.tobytes())
+    with pytest.raises(ModelError, match=r"function 'f'.*Constant.*outside the model's folder"):
+        hetero.load(save(constant_function_model("../secret.bin"), folder))
+    sparse = onnx.SparseTensorProto()
+    sparse.dims.extend([6])
+    sparse.values.CopyFrom(external("../secret.bin", length=W.nbytes, dims=(6,)))
+    sparse.indices.CopyFrom(numpy_helper.from_array(np.arange(6, dtype=np.int64), "i"))
+    model = add_model()
+    model.graph.sparse_initializer.append(sparse)
+    with pytest.raises(ModelError, match=r"sparse initializer 'w'.*outside the model's folder"):
+        hetero.load(save(model, folder))
+
+
+def test_devices_big_files_and_malformed_offsets_are_refused(tmp_path):
+    with pytest.raises(ModelError, match="/dev/zero: not a regular file"):
+        hetero.load("/dev/zero")
+    path = save(add_model(), tmp_path)
+    with pytest.raises(ModelError, match=r"the file is \d+ bytes, over the memory limit of 10"):
+        hetero.load(path, memory_limit=10)
+    (tmp_path / "w.bin").write_bytes(W.tobytes())
+    odd = external("w.bin")
+    odd.external_data[1].value = "abc"  # the offset
+    with pytest.raises(ModelError, match="malformed external offset/length"):
+        hetero.load(save(add_model(odd), tmp_path))

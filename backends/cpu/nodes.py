@@ -27,7 +27,7 @@ class HostNodes:
     def node_tier(self, device: Any, node: Any, graph: Any) -> str | None:
         from hetero.graph.reference import reference_supports
 
-        if runs_natively(node):
+        if runs_natively(node, graph.opsets.get("", 1)):
             return "native"
         return "reference" if reference_supports(node, graph) else None
 

@@ -52,6 +52,7 @@ class Graph:
     values: dict[str, Value]
     opsets: dict[str, int]
     functions: list[Any]  # onnx.FunctionProto, for model-local functions
+    memory_limit: int = 2**62  # bytes compile-time work (constant folding) may create
 
     @classmethod
     def from_model(cls, model: Any) -> Graph:
@@ -61,13 +62,13 @@ class Graph:
         g = proto.graph
         constants = {t.name: numpy_helper.to_array(t) for t in g.initializer}
         values = {v.name: value_of(v) for v in [*g.input, *g.value_info, *g.output]}
-        nodes = [node_of(n, i) for i, n in enumerate(g.node)]
+        nodes = unique_names([node_of(n, i) for i, n in enumerate(g.node)])
         graph = cls(nodes=topological(nodes, set(values) | set(constants), model.name),
                     inputs=[values[v.name] for v in g.input if v.name not in constants],
                     outputs=[values[v.name] for v in g.output], constants=constants,
                     values=values,
                     opsets={o.domain or "": o.version for o in proto.opset_import},
-                    functions=list(proto.functions))
+                    functions=list(proto.functions), memory_limit=model.memory_limit)
         return graph
 
     def consumers(self) -> dict[str, int]:
@@ -79,6 +80,18 @@ class Graph:
         for out in self.outputs:
             count[out.name] = count.get(out.name, 0) + 1
         return count
+
+
+def unique_names(nodes: list[Node]) -> list[Node]:
+    """Node names made unique (the checker allows duplicates; placement is keyed by name)."""
+    seen: set[str] = set()
+    for node in nodes:
+        name, k = node.name, 2
+        while name in seen:
+            name, k = f"{node.name}__{k}", k + 1
+        node.name = name
+        seen.add(name)
+    return nodes
 
 
 def value_of(info: Any) -> Value:

@@ -10,6 +10,7 @@ inferred. Every refusal is a ``ModelError`` naming what, where and how to fix it
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,9 @@ import numpy as np
 
 from hetero.errors import ModelError
 
-#: Bytes a model may declare (weights plus statically shaped values) when no limit is given:
-#: the host's physical memory.
+#: What one tensor costs beyond its data once it is an array (so a million empty tensors
+#: count too).
+TENSOR_OVERHEAD = 128
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
@@ -37,6 +39,7 @@ class Model:
     proto: Any  # onnx.ModelProto
     name: str
     folder: Path | None
+    memory_limit: int = 2**62  # what compile-time work on it may allocate, in bytes
 
     @property
     def opset(self) -> int:
@@ -58,15 +61,15 @@ def load(source: Any, memory_limit: int | None = None) -> Model:
     """
     import onnx
 
-    proto, name, folder = parse(source, onnx)
     limit = physical_memory() if memory_limit is None else memory_limit
+    proto, name, folder = parse(source, onnx, limit)
     check_declared_size(proto, name, limit)
     load_external_data(proto, name, folder)
     check(proto, name, onnx)
-    return Model(infer_shapes(proto, name, onnx), name, folder)
+    return Model(infer_shapes(proto, name, onnx), name, folder, limit)
 
 
-def parse(source: Any, onnx: Any) -> tuple[Any, str, Path | None]:
+def parse(source: Any, onnx: Any, limit: int) -> tuple[Any, str, Path | None]:
     """(ModelProto without external data, a name for messages, the folder of external data)."""
     if isinstance(source, onnx.ModelProto):
         proto = onnx.ModelProto()
@@ -76,10 +79,7 @@ def parse(source: Any, onnx: Any) -> tuple[Any, str, Path | None]:
         data, name, folder = bytes(source), "model bytes", None
     elif isinstance(source, str | os.PathLike):
         path = Path(source)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise ModelError(f"{path}: cannot read the model ({exc.strerror or exc})") from exc
+        data = read_model_file(path, limit)
         name, folder = str(path), path.resolve().parent
     else:
         raise ModelError(f"hetero.load takes a path, bytes or onnx.ModelProto, not "
@@ -92,29 +92,62 @@ def parse(source: Any, onnx: Any) -> tuple[Any, str, Path | None]:
     return proto, name, folder
 
 
+def read_model_file(path: Path, limit: int) -> bytes:
+    """The file's bytes, after checking it is a regular file no bigger than ``limit``."""
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise ModelError(f"{path}: not a regular file (a device, pipe or folder); give the "
+                             ".onnx file itself")
+        if info.st_size > limit:
+            raise ModelError(f"{path}: the file is {info.st_size:,} bytes, over the memory "
+                             f"limit of {limit:,}; pass hetero.load(..., memory_limit=N)")
+        return path.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot read the model ({exc.strerror or exc})") from exc
+
+
 def tensors(proto: Any):
-    """Every TensorProto the model carries: initializers, Constant nodes and attributes, in
-    subgraphs too (``(tensor, where)``)."""
+    """Every TensorProto the model carries, as ``(tensor, where)``: initializers (sparse ones
+    too), Constant nodes and other tensor attributes, in subgraphs and in model-local
+    functions. Anything that can point at external data is here, so all of it is checked."""
+    yield from in_nodes(proto.graph.node, "")
+    yield from in_graph(proto.graph, "")
+    for function in proto.functions:
+        yield from in_nodes(function.node, f"function {function.name!r}: ")
+
+
+def in_graph(graph: Any, where: str):
+    for t in graph.initializer:
+        yield t, f"{where}initializer {t.name!r}"
+    for sparse in graph.sparse_initializer:
+        label = f"{where}sparse initializer {sparse.values.name!r}"
+        yield sparse.values, label
+        yield sparse.indices, label
+
+
+def in_nodes(nodes: Any, where: str):
     from onnx import AttributeProto
 
-    def in_graph(graph: Any, where: str):
-        for t in graph.initializer:
-            yield t, f"{where}initializer {t.name!r}"
-        for node in graph.node:
-            label = f"{where}node {node.name or node.op_type!r} ({node.op_type})"
-            for attr in node.attribute:
-                if attr.type == AttributeProto.TENSOR:
-                    yield attr.t, label
-                elif attr.type == AttributeProto.TENSORS:
-                    for t in attr.tensors:
-                        yield t, label
-                elif attr.type == AttributeProto.GRAPH:
-                    yield from in_graph(attr.g, f"{label}.{attr.name}: ")
-                elif attr.type == AttributeProto.GRAPHS:
-                    for g in attr.graphs:
-                        yield from in_graph(g, f"{label}.{attr.name}: ")
-
-    yield from in_graph(proto.graph, "")
+    for node in nodes:
+        label = f"{where}node {node.name or node.op_type!r} ({node.op_type})"
+        for attr in node.attribute:
+            kind = attr.type
+            if kind == AttributeProto.TENSOR:
+                yield attr.t, label
+            elif kind == AttributeProto.TENSORS:
+                yield from ((t, label) for t in attr.tensors)
+            elif kind == AttributeProto.SPARSE_TENSOR:
+                yield from ((t, label) for t in (attr.sparse_tensor.values,
+                                                 attr.sparse_tensor.indices))
+            elif kind == AttributeProto.SPARSE_TENSORS:
+                for sparse in attr.sparse_tensors:
+                    yield from ((t, label) for t in (sparse.values, sparse.indices))
+            for graph in ([attr.g] if kind == AttributeProto.GRAPH else
+                          list(attr.graphs) if kind == AttributeProto.GRAPHS else []):
+                inner = f"{label}.{attr.name}: "
+                yield from in_graph(graph, inner)
+                yield from in_nodes(graph.node, inner)
 
 
 def tensor_bytes(tensor: Any, where: str, name: str) -> int:
@@ -134,7 +167,7 @@ def check_declared_size(proto: Any, name: str, limit: int) -> None:
     total, biggest = 0, (0, "")
     for tensor, where in tensors(proto):
         size = tensor_bytes(tensor, where, name)
-        total += size
+        total += size + TENSOR_OVERHEAD
         biggest = max(biggest, (size, where))
     if total > limit:
         raise ModelError(f"{name}: its tensors declare {total:,} bytes, over the memory limit of "
@@ -159,10 +192,14 @@ def load_external_data(proto: Any, name: str, folder: Path | None) -> None:
             raise ModelError(f"{name}: {where} keeps its data in external file {location!r}, "
                              "but the model was not loaded from a path; load it from its file")
         path = confined(folder, location, where, name)
-        offset, length = int(info.get("offset", 0)), info.get("length")
         size = path.stat().st_size
         want = tensor_bytes(tensor, where, name)
-        length = int(length) if length is not None else size - offset
+        try:
+            offset = int(info.get("offset", 0))
+            length = int(info["length"]) if "length" in info else size - offset
+        except ValueError as exc:
+            raise ModelError(f"{name}: {where} has a malformed external offset/length "
+                             f"({exc})") from exc
         if offset < 0 or offset + length > size or length != want:
             raise ModelError(f"{name}: {where} expects {want:,} bytes at offset {offset} of "
                              f"{location!r} ({size:,} bytes; length {length:,}): the file is "
@@ -181,7 +218,11 @@ def confined(folder: Path, location: str, where: str, name: str) -> Path:
     if Path(location).is_absolute() or location.startswith(("/", "\\")) or ":" in location:
         raise ModelError(f"{name}: {where} points at absolute path {location!r}; external data "
                          "must sit beside the model (refused: it could read any file)")
-    path = (folder / location).resolve()
+    try:
+        path = (folder / location).resolve()
+    except (ValueError, OSError) as exc:  # a NUL byte, a link loop
+        raise ModelError(f"{name}: {where} names an unusable location {location!r} "
+                         f"({exc})") from exc
     if folder != path and folder not in path.parents:
         raise ModelError(f"{name}: {where} points at {location!r}, outside the model's folder "
                          f"{folder} (refused: '..' or a link escapes it)")

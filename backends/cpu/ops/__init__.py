@@ -18,13 +18,17 @@ NATIVE: dict[str, NativeOp] = {}
 #: op_type -> predicate on the node: the native version covers only these uses of the op
 #: (one output of MaxPool, inference-mode BatchNormalization, ...); others go to the reference
 WHEN: dict[str, Callable[[Any], bool]] = {}
+#: op_type -> the first opset whose meaning the native version implements (older nodes, with
+#: attributes such as ``broadcast`` or ``consumed_inputs``, go to the reference tier)
+SINCE: dict[str, int] = {}
 
 
-def native(*op_types: str, when: Callable[[Any], bool] | None = None
+def native(*op_types: str, when: Callable[[Any], bool] | None = None, since: int = 1
            ) -> Callable[[NativeOp], NativeOp]:
     def register(fn: NativeOp) -> NativeOp:
         for op in op_types:
             NATIVE[op] = fn
+            SINCE[op] = since
             if when is not None:
                 WHEN[op] = when
         return fn
@@ -36,9 +40,13 @@ def native(*op_types: str, when: Callable[[Any], bool] | None = None
 DOMAINS = ("", "com.hetero")
 
 
-def runs_natively(node: Any) -> bool:
-    return node.domain in DOMAINS and node.op_type in NATIVE and WHEN.get(node.op_type,
-                                                                          lambda n: True)(node)
+def runs_natively(node: Any, opset: int) -> bool:
+    """Whether the native version covers this node at the model's ``opset``."""
+    if node.domain not in DOMAINS or node.op_type not in NATIVE:
+        return False
+    if node.domain == "" and opset < SINCE[node.op_type]:
+        return False
+    return WHEN.get(node.op_type, lambda n: True)(node)
 
 
 def outputs_used(node: Any) -> int:

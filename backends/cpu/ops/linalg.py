@@ -11,7 +11,7 @@ def matmul(xs, attrs, opset):
     return [np.matmul(xs[0], xs[1])]
 
 
-@native("Gemm")
+@native("Gemm", since=7)  # older: the broadcast attribute
 def gemm(xs, attrs, opset):
     a, b = xs[0], xs[1]
     a = a.T if attrs.get("transA", 0) else a
@@ -19,9 +19,9 @@ def gemm(xs, attrs, opset):
     y = np.matmul(a, b)
     alpha, beta = attrs.get("alpha", 1.0), attrs.get("beta", 1.0)
     if alpha != 1.0:
-        y = y * np.asarray(alpha, y.dtype)
+        y = y * alpha  # a Python float: float tensors keep their type, ints widen then cast
     if len(xs) > 2 and xs[2] is not None:
-        y = y + (xs[2] if beta == 1.0 else xs[2] * np.asarray(beta, y.dtype))
+        y = y + (xs[2] if beta == 1.0 else xs[2] * beta)
     return [y.astype(a.dtype, copy=False)]
 
 

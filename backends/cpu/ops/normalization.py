@@ -10,8 +10,8 @@ def per_channel(v: np.ndarray, ndim: int) -> np.ndarray:
     return v.reshape(1, -1, *([1] * (ndim - 2)))
 
 
-@native("BatchNormalization", when=lambda node: outputs_used(node) == 1
-        and not node.attrs.get("training_mode", 0))
+@native("BatchNormalization", since=9, when=lambda node: outputs_used(node) == 1
+        and not node.attrs.get("training_mode", 0))  # older: spatial, is_test
 def batch_normalization(xs, attrs, opset):
     x, scale, bias, mean, var = xs[:5]
     factor = scale / np.sqrt(var + np.asarray(attrs.get("epsilon", 1e-5), var.dtype))

@@ -6,7 +6,7 @@ import numpy as np
 from hetero.backends.cpu.ops import native
 
 
-@native("Reshape")
+@native("Reshape", since=5)  # older: the shape as an attribute
 def reshape(xs, attrs, opset):
     x, shape = xs[0], [int(d) for d in xs[1]]
     if not attrs.get("allowzero", 0):  # 0 copies the input's dimension
@@ -19,7 +19,8 @@ def flatten(xs, attrs, opset):
     x = xs[0]
     axis = attrs.get("axis", 1)
     axis = axis + x.ndim if axis < 0 else axis
-    return [x.reshape(int(np.prod(x.shape[:axis], dtype=np.int64)), -1)]
+    return [x.reshape(int(np.prod(x.shape[:axis], dtype=np.int64)),
+                      int(np.prod(x.shape[axis:], dtype=np.int64)))]  # size-0 safe
 
 
 @native("Transpose")
@@ -28,7 +29,7 @@ def transpose(xs, attrs, opset):
     return [np.transpose(xs[0], perm)]
 
 
-@native("Concat")
+@native("Concat", since=4)  # older: axis optional
 def concat(xs, attrs, opset):
     return [np.concatenate(xs, axis=attrs["axis"])]
 
@@ -64,7 +65,7 @@ def shape(xs, attrs, opset):
     return [dims[attrs.get("start", 0):attrs.get("end")]]
 
 
-@native("Dropout", when=lambda node: len(node.inputs) < 3 or not node.inputs[2])
+@native("Dropout", since=7, when=lambda node: len(node.inputs) < 3 or not node.inputs[2])
 def dropout(xs, attrs, opset):
     """Inference (no training_mode input): the identity, and an all-true mask if asked."""
     return [xs[0], np.ones(xs[0].shape, dtype=bool)]

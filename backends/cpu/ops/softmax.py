@@ -1,4 +1,4 @@
-"""Softmax and LogSoftmax, with each opset's meaning of ``axis``.
+"""Softmax, LogSoftmax and Hardmax, with each opset's meaning of ``axis``.
 
 Before opset 13 the input is flattened to 2-D at ``axis`` (default 1) and normalised over the
 second dimension; from 13 on, over the one ``axis`` (default -1). (onnx.reference applies the
@@ -14,7 +14,8 @@ from hetero.backends.cpu.ops import native
 def normalised(x: np.ndarray, attrs: dict, opset: int, log: bool) -> np.ndarray:
     if opset < 13:
         axis = attrs.get("axis", 1) % max(x.ndim, 1)
-        flat = x.reshape(int(np.prod(x.shape[:axis], dtype=np.int64)), -1)
+        flat = x.reshape(int(np.prod(x.shape[:axis], dtype=np.int64)),
+                         int(np.prod(x.shape[axis:], dtype=np.int64)))  # size-0 safe
         return normalised(flat, {"axis": 1}, 13, log).reshape(x.shape)
     axis = attrs.get("axis", -1)
     shifted = x - x.max(axis=axis, keepdims=True)
@@ -31,3 +32,18 @@ def softmax(xs, attrs, opset):
 @native("LogSoftmax")
 def log_softmax(xs, attrs, opset):
     return [normalised(xs[0], attrs, opset, log=True)]
+
+
+@native("Hardmax")
+def hardmax(xs, attrs, opset):
+    """1 at the first maximum along the axis (old opsets: of the flattened 2-D rows)."""
+    x = xs[0]
+    if opset < 13:
+        axis = attrs.get("axis", 1) % max(x.ndim, 1)
+        rows = x.reshape(int(np.prod(x.shape[:axis], dtype=np.int64)),
+                         int(np.prod(x.shape[axis:], dtype=np.int64)))
+        return [hardmax([rows], {"axis": 1}, 13)[0].reshape(x.shape)]
+    axis = attrs.get("axis", -1)
+    out = np.zeros_like(x)
+    np.put_along_axis(out, np.expand_dims(np.argmax(x, axis=axis), axis), 1, axis=axis)
+    return [out]

@@ -11,6 +11,9 @@ from hetero.graph.passes.rewrite import with_nodes
 #: ops whose output differs run to run, or that need the run's context
 NEVER = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
          "Bernoulli", "Multinomial", "If", "Loop", "Scan", "SequenceMap"}
+#: ops onnx.reference (which folding uses) gets wrong before opset 13: it applies the
+#: opset-13 axis rule; at run time the CPU's native versions handle them
+OLD_AXIS_RULE = {"Softmax", "LogSoftmax", "Hardmax"}
 
 
 def static_shape(graph: Graph, name: str) -> tuple[int, ...] | None:
@@ -23,6 +26,8 @@ def static_shape(graph: Graph, name: str) -> tuple[int, ...] | None:
 
 def foldable(node: Node, known: dict[str, np.ndarray], graph: Graph) -> bool:
     if node.domain != "" or node.op_type in NEVER or node.outer:
+        return False
+    if node.op_type in OLD_AXIS_RULE and graph.opsets.get("", 1) < 13:
         return False
     if node.op_type == "Shape":
         return node.inputs[0] in known or static_shape(graph, node.inputs[0]) is not None
@@ -38,18 +43,38 @@ def evaluate(node: Node, known: dict[str, np.ndarray], graph: Graph) -> list[np.
     return ReferenceNode(node, graph)({n: known[n] for n in node.inputs if n})
 
 
+def predicted_bytes(node: Node, known: dict, graph: Graph) -> int | None:
+    """What folding ``node`` would allocate, known before running it (None: cannot tell)."""
+    if node.op_type == "ConstantOfShape":
+        return int(np.prod(known[node.inputs[0]], dtype=object)) * 8
+    total = 0
+    for name in node.outputs:
+        value = graph.values.get(name)
+        if not name or value is None or value.dtype is None or value.shape is None or \
+                not all(isinstance(d, int) for d in value.shape):
+            return None
+        total += int(np.prod(value.shape, dtype=object)) * value.dtype.itemsize
+    return total
+
+
 def fold_constants(graph: Graph) -> Graph:
+    """Fold what is known, within the model's memory limit (a ConstantOfShape asking for
+    terabytes is left to run time, where it fails with its context)."""
     known = dict(graph.constants)
+    budget = graph.memory_limit - sum(v.nbytes for v in known.values())
     keep = []
     for node in graph.nodes:
-        if foldable(node, known, graph):
-            try:
-                values = evaluate(node, known, graph)
-            except Exception:  # leave it to run time, where the error has its context
-                keep.append(node)
-                continue
-            known.update({name: np.asarray(v) for name, v in zip(node.outputs, values,
-                                                                 strict=False) if name})
+        size = predicted_bytes(node, known, graph) if foldable(node, known, graph) else None
+        if size is None or size > budget:
+            keep.append(node)
             continue
-        keep.append(node)
+        try:
+            values = evaluate(node, known, graph)
+        except Exception:  # leave it to run time, where the error has its context
+            keep.append(node)
+            continue
+        for name, value in zip(node.outputs, values, strict=False):
+            if name:  # sequences stay lists
+                known[name] = value if isinstance(value, list) else np.asarray(value)
+        budget -= size
     return with_nodes(graph, keep, known)
