@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -41,15 +41,23 @@ def median_ms(fn, repeat: int) -> float:
 
 
 def batched(model: onnx.ModelProto, batch: int) -> onnx.ModelProto:
-    """The model with its data input's (and outputs') first dimension set to ``batch``."""
-    inputs = {t.name for t in model.graph.initializer}
-    data = next(i for i in model.graph.input if i.name not in inputs)
+    """The model at ``batch``: its data input's and outputs' first dimension, and the batch
+    these old models fix inside Reshape targets (``[1, -1]``, ``[1, g, c, h, w]``)."""
+    weights = {t.name: t for t in model.graph.initializer}
+    data = next(i for i in model.graph.input if i.name not in weights)
     data.type.tensor_type.shape.dim[0].dim_value = batch
     del model.graph.value_info[:]
     for out in model.graph.output:
         dims = out.type.tensor_type.shape.dim
         if dims and dims[0].dim_value == 1:
             dims[0].dim_value = batch
+    for node in model.graph.node:
+        target = weights.get(node.input[1]) if node.op_type == "Reshape" else None
+        if target is not None:
+            shape = numpy_helper.to_array(target).copy()
+            if shape.size and shape[0] == 1:
+                shape[0] = batch
+                target.CopyFrom(numpy_helper.from_array(shape, target.name))
     return model
 
 

@@ -73,7 +73,7 @@ class Plan:
                 continue
             times.append(self.run_node(step, env, remaining))
         self.last_run = times
-        return {out.name: self.to_host(env, out.name) for out in self.graph.outputs}
+        return {out.name: env[out.name, HOST] for out in self.graph.outputs}
 
     def run_node(self, step: Step, env: dict, remaining: dict[str, int]) -> NodeTime:
         node, device = step.node, self.devices[step.device]
@@ -102,12 +102,6 @@ class Plan:
             return host
         device = self.devices[target]
         return device.impl.from_host(device, np.asarray(host))
-
-    def to_host(self, env: dict, name: str) -> Any:
-        for (value, where), buffer in env.items():
-            if value == name:
-                return self.transfer(buffer, where, HOST) if where != HOST else buffer
-        raise ModelError(f"output {name!r} was never produced")  # pragma: no cover
 
     def check_feeds(self, feeds: dict[str, Any]) -> dict[str, Any]:
         wanted = {v.name: v for v in self.graph.inputs}
@@ -213,7 +207,8 @@ def compile(model: Any, devices: list[Device] | None = None, objective: str = "e
 
 
 def steps(graph: Graph, decisions: list[Decision]) -> list[Step]:
-    """Node runs in graph order, each preceded by the transfers that bring its inputs."""
+    """Node runs in graph order, each preceded by the transfers that bring its inputs; then
+    the transfers that bring the outputs back to the caller."""
     where: dict[str, set[str]] = {v.name: {HOST} for v in graph.inputs}
     out: list[Step] = []
     for node, decision in zip(graph.nodes, decisions, strict=True):
@@ -229,4 +224,8 @@ def steps(graph: Graph, decisions: list[Decision]) -> list[Step]:
         for name in node.outputs:
             if name:
                 where[name] = {decision.device}
+    for value in graph.outputs:
+        held = where.get(value.name, set())
+        if value.name not in graph.constants and HOST not in held:
+            out.append(Step("transfer", HOST, value=value.name, source=next(iter(held))))
     return out

@@ -38,6 +38,8 @@ def test_one_device_runs_the_graph_with_native_and_reference_tiers(registry):
     assert tiers == {"relu": "native", "square": "native", "minus": "native",
                      "atan": "reference"}
     assert [t.node for t in plan.last_run] == ["relu", "square", "minus", "atan"]
+    moves = [(s.value, s.source, s.device) for s in plan.steps if s.kind == "transfer"]
+    assert moves == [("x", "host", "cpu:0"), ("d", "cpu:0", "host")]  # in, and back out
     report = plan.report()
     assert "atan" in report and "reference" in report and "measured" in report
 
