@@ -123,3 +123,19 @@ def test_unknown_passes_and_pins_on_merged_nodes_are_refused(registry):
     plan = hetero.compile(m, devices=[hetero.device("cpu")], placement={"relu": "cpu:0"},
                           passes=())
     assert plan.placement == {"conv": "cpu:0", "relu": "cpu:0"}
+
+
+def test_fused_nodes_also_run_on_the_reference_tier(registry):
+    """A device without native fused ops still runs them: the reference tier unfuses."""
+    from hetero.graph.reference import ReferenceNode, reference_supports
+
+    weights = {"w": RNG.standard_normal((4, 3, 3, 3))}
+    m = model([helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+               helper.make_node("Relu", ["c"], ["y"])], [("x", [1, 3, 5, 5])],
+              [("y", [1, 4, 5, 5])], weights)
+    plan = hetero.compile(m, devices=[hetero.device("cpu")])
+    (fused,) = plan.graph.nodes
+    assert fused.op_type == "FusedConv" and reference_supports(fused, plan.graph)
+    x = RNG.standard_normal((1, 3, 5, 5), np.float32)
+    (got,) = ReferenceNode(fused, plan.graph)({"x": x, "w": plan.graph.constants["w"]})
+    np.testing.assert_allclose(got, plan.run({"x": x})["y"], rtol=1e-5, atol=1e-6)

@@ -28,7 +28,7 @@ class ReferenceNode:
 
         self.names = list(dict.fromkeys(n for n in [*node.proto.input, *node.outer] if n))
         wrapper = helper.make_graph(
-            [node.proto], node.name, [ValueInfoProto(name=n) for n in self.names],
+            unfused(node), node.name, [ValueInfoProto(name=n) for n in self.names],
             [ValueInfoProto(name=n) for n in node.proto.output if n])
         self.outputs = list(node.proto.output)
         self.evaluator = ReferenceEvaluator(wrapper, opsets=dict(graph.opsets),
@@ -39,10 +39,24 @@ class ReferenceNode:
         return [next(results) if name else None for name in self.outputs]
 
 
+def unfused(node: Node) -> list:
+    """The node's ONNX form: hetero's fused ops (``com.hetero`` FusedConv, FusedGemm) become
+    the op and its activation again, so any device with this tier runs them."""
+    from onnx import helper
+
+    if node.domain != "com.hetero":
+        return [node.proto]
+    attrs = {k: v for k, v in node.attrs.items() if k != "activation"}
+    inner = f"{node.outputs[0]}__unfused"
+    return [helper.make_node(node.op_type.removeprefix("Fused"), node.inputs, [inner], **attrs),
+            helper.make_node(node.attrs["activation"], [inner], node.outputs[:1])]
+
+
 def reference_supports(node: Node, graph: Graph) -> bool:
     """Whether onnx.reference runs this node at the model's opset: an implementation of the op,
     or (for ops defined by a function body, such as Gelu) an evaluator that builds."""
-    if reference_has(node.domain, node.op_type, graph.opsets.get(node.domain)):
+    if reference_has(node.domain, node.op_type, graph.opsets.get(node.domain)) or \
+            node.domain == "com.hetero":
         return True
     try:
         ReferenceNode(node, graph)
