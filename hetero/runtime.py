@@ -32,6 +32,7 @@ class Step:
     node: Node | None = None
     value: str = ""
     source: str = ""
+    tier: str = ""  # of a run: "native" or "reference", as placement decided
 
 
 @dataclass
@@ -85,13 +86,12 @@ class Plan:
         for name, value in zip(node.outputs, outputs, strict=False):
             if name:
                 env[name, step.device] = value
-        for name in inputs:  # free what no later node reads
+        for name in inputs:  # free what no later node reads, wherever copies of it live
             remaining[name] -= 1
             if remaining[name] == 0:
-                for key in [k for k in env if k[0] == name]:
-                    del env[key]
-        tier = self.prepared[node.name].tier
-        return NodeTime(node.name, node.op_type, step.device, tier, elapsed)
+                for where in (HOST, *self.devices):
+                    env.pop((name, where), None)
+        return NodeTime(node.name, node.op_type, step.device, step.tier, elapsed)
 
     def transfer(self, value: Any, source: str, target: str) -> Any:
         if not isinstance(value, np.ndarray | np.generic):
@@ -220,7 +220,7 @@ def steps(graph: Graph, decisions: list[Decision]) -> list[Step]:
                 source = HOST if HOST in held else next(iter(held))
                 out.append(Step("transfer", decision.device, value=name, source=source))
                 held.add(decision.device)
-        out.append(Step("run", decision.device, node=node))
+        out.append(Step("run", decision.device, node=node, tier=decision.tier))
         for name in node.outputs:
             if name:
                 where[name] = {decision.device}
