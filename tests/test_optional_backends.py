@@ -69,3 +69,18 @@ def test_blocked_extras_degrade_in_a_real_process():
     assert status == {"cuda": "numba is not installed: pip install 'hetero[cuda]'",
                       "opencl": "pyopencl is not installed: pip install 'hetero[opencl]'",
                       "tvm": "tvm is not installed: pip install 'hetero[tvm]'"}
+
+
+def test_pocl_is_retargeted_once_per_device_not_on_every_discovery(registry, monkeypatch):
+    """Scanning PoCL's device struct reads raw memory; a rescan must reuse the first answer."""
+    pytest.importorskip("pyopencl")
+    from hetero.backends.opencl import pocl
+
+    dev = hetero.device("opencl:cpu:0").native.dev
+    first = pocl.retarget(dev)
+
+    def no_second_scan(device):
+        raise AssertionError("scanned the device struct again")
+
+    monkeypatch.setattr(pocl, "patch", no_second_scan)
+    assert pocl.retarget(dev) == first
