@@ -94,10 +94,10 @@ class Plan:
         return NodeTime(node.name, node.op_type, step.device, step.tier, elapsed)
 
     def transfer(self, value: Any, source: str, target: str) -> Any:
-        if not isinstance(value, np.ndarray | np.generic):
+        if not hasattr(value, "dtype"):
             return value  # sequences, maps and optionals live on the host (host-memory tiers)
         host = value if source == HOST else self.devices[source].impl.to_host(
-            self.devices[source], value, np.shape(value), np.asarray(value).dtype)
+            self.devices[source], value, np.shape(value), value.dtype)
         if target == HOST:
             return host
         device = self.devices[target]

@@ -139,3 +139,97 @@ def test_fused_nodes_also_run_on_the_reference_tier(registry):
     x = RNG.standard_normal((1, 3, 5, 5), np.float32)
     (got,) = ReferenceNode(fused, plan.graph)({"x": x, "w": plan.graph.constants["w"]})
     np.testing.assert_allclose(got, plan.run({"x": x})["y"], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("chain", [["Mul", "Add"], ["Div", "Sub"], ["Mul"]])
+def test_per_channel_constants_fold_into_the_conv_before_them(registry, chain):
+    weights = {"w": RNG.standard_normal((4, 3, 3, 3)), "b": RNG.standard_normal(4)}
+    nodes, source = [helper.make_node("Conv", ["x", "w", "b"], ["c0"], pads=[1, 1, 1, 1])], "c0"
+    for i, op in enumerate(chain):
+        weights[f"k{i}"] = RNG.uniform(0.5, 1.5, (4, 1, 1))
+        nodes.append(helper.make_node(op, [source, f"k{i}"], [f"c{i + 1}"]))
+        source = f"c{i + 1}"
+    nodes.append(helper.make_node("Relu", [source], ["y"]))
+    m = model(nodes, [("x", [2, 3, 5, 5])], [("y", [2, 4, 5, 5])], weights)
+    ops = compare(m, "fold_affine", {"x": RNG.standard_normal((2, 3, 5, 5), np.float32)})
+    assert ops == ["Conv", "Relu"]
+
+
+def test_constants_that_are_not_per_channel_or_a_shared_conv_do_not_fold(registry):
+    weights = {"w": RNG.standard_normal((4, 3, 1, 1)), "row": RNG.standard_normal((1, 1, 5)),
+               "k": RNG.standard_normal((4, 1, 1))}
+    m = model([helper.make_node("Conv", ["x", "w"], ["c"]),
+               helper.make_node("Mul", ["c", "row"], ["a"]),  # varies along W: no fold
+               helper.make_node("Conv", ["x", "w"], ["d"]),
+               helper.make_node("Mul", ["d", "k"], ["e"]),
+               helper.make_node("Add", ["e", "d"], ["f"]),  # d read twice: no fold
+               helper.make_node("Add", ["a", "f"], ["y"])],
+              [("x", [1, 3, 5, 5])], [("y", [1, 4, 5, 5])], weights)
+    ops = compare(m, "fold_affine", {"x": RNG.standard_normal((1, 3, 5, 5), np.float32)})
+    assert ops == ["Conv", "Mul", "Conv", "Mul", "Add", "Add"]
+
+
+def test_mul_and_add_after_a_batchnorm_fold_into_its_scale_and_bias(registry):
+    weights = {**bn_weights(4, "bn"), "k": RNG.uniform(0.5, 1.5, (4, 1, 1)),
+               "d": RNG.standard_normal((1, 4, 1, 1))}
+    m = model([bn("x", "n", "bn"), helper.make_node("Mul", ["n", "k"], ["s"]),
+               helper.make_node("Add", ["d", "s"], ["y"])],
+              [("x", [2, 4, 3, 3])], [("y", [2, 4, 3, 3])], weights)
+    ops = compare(m, "fold_affine", {"x": RNG.standard_normal((2, 4, 3, 3), np.float32)})
+    assert ops == ["BatchNormalization"]
+
+
+def residual_block(shortcut_shape=(1, 4, 5, 5), conv_reads: int = 1) -> hetero.Model:
+    weights = {"w": RNG.standard_normal((4, 4, 3, 3)), "b": RNG.standard_normal(4)}
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Add", ["s", "c"], ["sum"]),
+             helper.make_node("Relu", ["sum"], ["y"])]
+    outputs = [("y", [1, 4, 5, 5])]
+    if conv_reads == 2:
+        outputs.append(("c", [1, 4, 5, 5]))
+    return model(nodes, [("x", [1, 4, 5, 5]), ("s", list(shortcut_shape))], outputs, weights)
+
+
+def test_conv_add_relu_becomes_one_fused_conv_with_a_residual(registry):
+    feeds = {"x": RNG.standard_normal((1, 4, 5, 5), np.float32),
+             "s": RNG.standard_normal((1, 4, 5, 5), np.float32)}
+    ops = compare(residual_block(), "fuse_residual", feeds)
+    assert ops == ["FusedConv"]
+    plan = hetero.compile(residual_block(), devices=[hetero.device("cpu")],
+                          passes=["fuse_residual"])
+    assert plan.graph.nodes[0].inputs == ["x", "w", "b", "s"]
+
+
+@pytest.mark.parametrize("shortcut, reads", [((1, 4, 1, 1), 1), ((1, 4, 5, 5), 2)],
+                         ids=["broadcast-shortcut", "conv-output-read-twice"])
+def test_a_residual_that_broadcasts_or_a_shared_conv_output_is_not_fused(registry, shortcut,
+                                                                         reads):
+    feeds = {"x": RNG.standard_normal((1, 4, 5, 5), np.float32),
+             "s": RNG.standard_normal(shortcut, np.float32)}
+    assert compare(residual_block(shortcut, reads), "fuse_residual", feeds) == \
+        ["Conv", "Add", "Relu"]
+
+
+def test_batchnorm_then_relu_fuses(registry):
+    m = model([bn("x", "n", "bn"), helper.make_node("Relu", ["n"], ["y"])],
+              [("x", [2, 4, 3, 3])], [("y", [2, 4, 3, 3])], bn_weights(4, "bn"))
+    ops = compare(m, "fuse_activation", {"x": RNG.standard_normal((2, 4, 3, 3), np.float32)})
+    assert ops == ["FusedBatchNormalization"]
+
+
+def test_fused_residual_conv_and_batchnorm_run_on_the_reference_tier(registry):
+    from hetero.graph.reference import ReferenceNode
+
+    feeds = {"x": RNG.standard_normal((1, 4, 5, 5), np.float32),
+             "s": RNG.standard_normal((1, 4, 5, 5), np.float32)}
+    plan = hetero.compile(residual_block(), devices=[hetero.device("cpu")])
+    (fused,) = plan.graph.nodes
+    (got,) = ReferenceNode(fused, plan.graph)({**feeds, **plan.graph.constants})
+    np.testing.assert_allclose(got, plan.run(feeds)["y"], rtol=1e-5, atol=1e-5)
+
+    m = model([bn("x", "n", "bn"), helper.make_node("Relu", ["n"], ["y"])],
+              [("x", [2, 4, 3, 3])], [("y", [2, 4, 3, 3])], bn_weights(4, "bn"))
+    plan = hetero.compile(m, devices=[hetero.device("cpu")])
+    x = RNG.standard_normal((2, 4, 3, 3), np.float32)
+    (got,) = ReferenceNode(plan.graph.nodes[0], plan.graph)({"x": x, **plan.graph.constants})
+    np.testing.assert_allclose(got, plan.run({"x": x})["y"], rtol=1e-5, atol=1e-6)

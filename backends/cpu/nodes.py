@@ -1,7 +1,8 @@
 """ONNX nodes on host memory: the native tier (``ops/``) first, ``onnx.reference`` after.
 
 Shared by the backends whose buffers are NumPy arrays (cpu, and sim, which computes on the
-host); tiers are reported so a slow path is never mistaken for a fast one.
+host); tiers are reported so a slow path is never mistaken for a fast one. Activations may be
+held in the blocked layout between ops that take it; every other op sees NCHW arrays.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from hetero.backends.cpu.ops import NATIVE, runs_natively
+from hetero.backends.cpu.nchwc.layout import Blocked, plain
+from hetero.backends.cpu.ops import BLOCKED, NATIVE, SPECIALISE, runs_natively
 
 
 @dataclass
@@ -19,6 +21,7 @@ class PreparedNode:
     tier: str
     run: Any  # native fn(inputs, attrs, opset) or a ReferenceNode
     opset: int = 0
+    blocked: bool = False  # takes Blocked inputs as they are
 
 
 class HostNodes:
@@ -35,14 +38,26 @@ class HostNodes:
         from hetero.graph.reference import ReferenceNode
 
         tier = self.node_tier(device, node, graph)
-        if tier == "native":
-            return PreparedNode(node, tier, NATIVE[node.op_type], graph.opsets.get("", 1))
-        return PreparedNode(node, "reference", ReferenceNode(node, graph))
+        if tier != "native":
+            return PreparedNode(node, "reference", ReferenceNode(node, graph))
+        opset = graph.opsets.get("", 1)  # fused ops run their ONNX op's version
+        special = SPECIALISE.get(node.op_type)
+        run = (special and special(node, graph.constants, opset)) or NATIVE[node.op_type]
+        return PreparedNode(node, tier, run, opset, node.op_type in BLOCKED)
 
     def run_node(self, device: Any, prepared: PreparedNode, inputs: dict[str, Any]
                  ) -> list[np.ndarray]:
         node = prepared.node
+        if not prepared.blocked:
+            inputs = {name: plain(value) for name, value in inputs.items()}
         if prepared.tier == "native":
             return prepared.run([inputs.get(n) if n else None for n in node.inputs], node.attrs,
                                 prepared.opset)
         return prepared.run(inputs)
+
+    def to_host(self, device: Any, buffer: Any, shape: tuple[int, ...], dtype: np.dtype
+                ) -> np.ndarray:
+        """A new host array; activations held blocked leave the device in NCHW."""
+        if isinstance(buffer, Blocked):
+            return Blocked(buffer.data, buffer.channels).plain()  # a fresh conversion
+        return super().to_host(device, buffer, shape, dtype)

@@ -41,15 +41,24 @@ class ReferenceNode:
 
 def unfused(node: Node) -> list:
     """The node's ONNX form: hetero's fused ops (``com.hetero`` FusedConv, FusedGemm) become
-    the op and its activation again, so any device with this tier runs them."""
+    the op, its residual Add (FusedConv's Z) and its activation again, so any device with this
+    tier runs them."""
     from onnx import helper
 
     if node.domain != "com.hetero":
         return [node.proto]
     attrs = {k: v for k, v in node.attrs.items() if k != "activation"}
+    operands, residual = list(node.inputs), ""
+    if node.op_type == "FusedConv" and len(operands) > 3:
+        operands, residual = operands[:3], operands[3]
+    while operands and not operands[-1]:
+        operands = operands[:-1]
     inner = f"{node.outputs[0]}__unfused"
-    return [helper.make_node(node.op_type.removeprefix("Fused"), node.inputs, [inner], **attrs),
-            helper.make_node(node.attrs["activation"], [inner], node.outputs[:1])]
+    nodes = [helper.make_node(node.op_type.removeprefix("Fused"), operands, [inner], **attrs)]
+    if residual:  # FusedConv's Z (the residual fusion pass)
+        nodes.append(helper.make_node("Add", [inner, residual], [f"{inner}_sum"]))
+        inner = f"{inner}_sum"
+    return [*nodes, helper.make_node(node.attrs["activation"], [inner], node.outputs[:1])]
 
 
 def reference_supports(node: Node, graph: Graph) -> bool:

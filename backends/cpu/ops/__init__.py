@@ -4,6 +4,10 @@ One op family per module; each registers ``op_type -> fn(inputs, attrs, opset) -
 in ``NATIVE`` (``opset``: the model's version of the op's domain, for ops whose meaning
 changed between versions). Anything not here runs on the reference tier
 (``hetero.graph.reference``).
+
+Two opt-ins: ``blocked=True`` when the op accepts activations in the NCHWc layout
+(``nchwc.layout.Blocked``) as they are (others receive plain arrays), and ``specialise`` for
+ops that prepare per node once (a Conv packs its constant weights for the tile kernels).
 """
 
 from __future__ import annotations
@@ -21,9 +25,15 @@ WHEN: dict[str, Callable[[Any], bool]] = {}
 #: op_type -> the first opset whose meaning the native version implements (older nodes, with
 #: attributes such as ``broadcast`` or ``consumed_inputs``, go to the reference tier)
 SINCE: dict[str, int] = {}
+#: the ops whose native version takes Blocked inputs as they are
+BLOCKED: set[str] = set()
+#: op_type -> fn(node, constants, opset) -> a NativeOp made for that node, or None (use NATIVE)
+SPECIALISE: dict[str, Callable[[Any, dict, int], NativeOp | None]] = {}
 
 
-def native(*op_types: str, when: Callable[[Any], bool] | None = None, since: int = 1
+def native(*op_types: str, when: Callable[[Any], bool] | None = None, since: int = 1,
+           blocked: bool = False,
+           specialise: Callable[[Any, dict, int], NativeOp | None] | None = None
            ) -> Callable[[NativeOp], NativeOp]:
     def register(fn: NativeOp) -> NativeOp:
         for op in op_types:
@@ -31,6 +41,10 @@ def native(*op_types: str, when: Callable[[Any], bool] | None = None, since: int
             SINCE[op] = since
             if when is not None:
                 WHEN[op] = when
+            if blocked:
+                BLOCKED.add(op)
+            if specialise is not None:
+                SPECIALISE[op] = specialise
         return fn
 
     return register

@@ -1,16 +1,46 @@
-"""Conv (N-D, groups, strides, pads, dilations, auto_pad) as im2col and one batched BLAS
-product per group."""
+"""Conv (N-D, groups, strides, pads, dilations, auto_pad).
+
+2-D float32 convolutions with constant weights run on the direct NCHWc kernels (``nchwc``),
+weights packed when the plan is built; everything else as im2col and one batched BLAS product
+per group.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+from hetero.backends.cpu.nchwc.conv import Depthwise, DirectConv
+from hetero.backends.cpu.nchwc.layout import Blocked, blockable, plain
 from hetero.backends.cpu.ops import native
 from hetero.backends.cpu.ops.windows import geometry, windows
 
+from hetero.backend import importable
 
-@native("Conv")
+
+def specialise(node, constants: dict, opset: int):
+    """The direct kernels for a 2-D float32 Conv with constant weights (and bias), else None."""
+    if not importable("numba"):  # the kernels are compiled by numba; NumPy paths remain
+        return None
+    w = constants.get(node.inputs[1])
+    bias_name = node.inputs[2] if len(node.inputs) > 2 else ""
+    bias = constants.get(bias_name) if bias_name else None
+    if w is None or w.dtype != np.float32 or w.ndim != 4 or (bias_name and bias is None):
+        return None
+    group = node.attrs.get("group", 1)
+    depthwise = group > 1 and w.shape[1] == 1 and w.shape[0] == group
+    kernel = (Depthwise if depthwise else DirectConv)(w, bias, node.attrs)
+    relu = node.attrs.get("activation") == "Relu"
+
+    def run(xs, attrs, opset):
+        x, z = xs[0], (xs[3] if len(xs) > 3 else None)
+        if (isinstance(x, Blocked) or blockable(x)) and kernel.fits(x.shape):
+            return [kernel(x, z, relu)]
+        return fused_conv([plain(v) for v in xs], attrs, opset)
+    return run
+
+
+@native("Conv", specialise=specialise, blocked=True)
 def conv(xs, attrs, opset):
-    x, w = xs[0], xs[1]
+    x, w = plain(xs[0]), xs[1]
     bias = xs[2] if len(xs) > 2 else None
     kernel = tuple(w.shape[2:])
     strides, dilations, pairs = geometry(attrs, x.shape[2:], kernel)
@@ -70,8 +100,12 @@ def depthwise(cols: np.ndarray, w: np.ndarray, bias) -> np.ndarray:
     return y
 
 
-@native("FusedConv")
+@native("FusedConv", specialise=specialise, blocked=True)
 def fused_conv(xs, attrs, opset):
-    """Conv then its activation (hetero's fusion pass), in place on the product."""
-    (y,) = conv(xs, attrs, opset)
-    return [np.maximum(y, 0, out=y)]
+    """Conv, plus a residual Z where fused, then the activation (hetero's fusion passes), in
+    place on the product."""
+    xs = [plain(v) for v in xs]
+    (y,) = conv(xs[:3], attrs, opset)
+    if len(xs) > 3 and xs[3] is not None:
+        y = y + xs[3]
+    return [np.maximum(y, 0, out=y) if attrs.get("activation") == "Relu" else y]

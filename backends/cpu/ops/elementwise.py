@@ -1,9 +1,48 @@
-"""Elementwise ops whose NumPy ufunc has ONNX's semantics exactly (broadcasting, dtypes)."""
+"""Elementwise ops whose NumPy ufunc has ONNX's semantics exactly (broadcasting, dtypes).
+
+Add, Sub, Mul, Div, Sum and Relu keep blocked activations blocked where the other operand
+is one too (same shape), a per-channel constant or a scalar; anything else goes plain.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+from hetero.backends.cpu.nchwc.layout import Blocked, channel_vector, plain
 from hetero.backends.cpu.ops import native
+
+
+def in_blocks(value, like: Blocked, fill: float) -> np.ndarray | None:
+    """``value`` as an operand that broadcasts against ``like.data``, or None."""
+    if isinstance(value, Blocked):
+        same = value.data.shape == like.data.shape and value.channels == like.channels
+        return value.data if same else None
+    value = np.asarray(value)
+    if value.dtype != np.float32:
+        return None
+    if value.size == 1:
+        return value.reshape(())
+    return channel_vector(value, like, fill)
+
+
+def blocked_binary(ufunc, a, b, fill: float = 0.0) -> Blocked | None:
+    """``ufunc(a, b)`` computed block by block, when an operand is blocked and the other
+    fits (``fill``: the other's value in padding lanes, harmless for ``ufunc``)."""
+    like = a if isinstance(a, Blocked) else b if isinstance(b, Blocked) else None
+    if like is None:
+        return None
+    x, y = in_blocks(a, like, fill), in_blocks(b, like, fill)
+    if x is None or y is None:
+        return None
+    with np.errstate(all="ignore"):  # padding lanes may divide 0 by 0; no lane is reported
+        return Blocked(ufunc(x, y), like.channels)
+
+
+def binary(ufunc, xs, attrs, opset, fill: float = 0.0):
+    if opset >= 7:
+        done = blocked_binary(ufunc, xs[0], xs[1], fill)
+        if done is not None:
+            return done
+    return ufunc(*operands([plain(x) for x in xs], attrs, opset))
 
 
 def operands(xs, attrs, opset):
@@ -16,33 +55,40 @@ def operands(xs, attrs, opset):
     return a, b
 
 
-@native("Add")
+@native("Add", blocked=True)
 def add(xs, attrs, opset):
-    return [np.add(*operands(xs, attrs, opset))]
+    return [binary(np.add, xs, attrs, opset)]
 
 
-@native("Sub")
+@native("Sub", blocked=True)
 def sub(xs, attrs, opset):
-    return [np.subtract(*operands(xs, attrs, opset))]
+    return [binary(np.subtract, xs, attrs, opset)]
 
 
-@native("Mul")
+@native("Mul", blocked=True)
 def mul(xs, attrs, opset):
-    return [np.multiply(*operands(xs, attrs, opset))]
+    return [binary(np.multiply, xs, attrs, opset)]
 
 
-@native("Relu", since=6)  # older: consumed_inputs
+@native("Relu", since=6, blocked=True)  # older: consumed_inputs
 def relu(xs, attrs, opset):
-    return [np.maximum(xs[0], xs[0].dtype.type(0))]
+    x = xs[0]
+    if isinstance(x, Blocked):
+        return [Blocked(np.maximum(x.data, np.float32(0)), x.channels)]
+    return [np.maximum(x, x.dtype.type(0))]
 
 
-@native("Identity")
+@native("Identity", blocked=True)
 def identity(xs, attrs, opset):
     return [xs[0]]
 
 
-@native("Div")
+@native("Div", blocked=True)
 def div(xs, attrs, opset):
+    if any(isinstance(x, Blocked) for x in xs):
+        if opset >= 7 and (done := blocked_binary(np.divide, *xs, fill=1.0)) is not None:
+            return [done]
+        xs = [plain(x) for x in xs]
     a, b = operands(xs, attrs, opset)
     if np.result_type(a, b).kind not in "iu":
         return [np.divide(a, b)]
@@ -77,9 +123,9 @@ def clip(xs, attrs, opset):
     return [x]
 
 
-@native("Sum", since=6)  # older: consumed_inputs
+@native("Sum", since=6, blocked=True)  # older: consumed_inputs
 def total(xs, attrs, opset):
     out = xs[0]
     for x in xs[1:]:
-        out = out + x
+        out = binary(np.add, [out, x], attrs, opset)
     return [out]

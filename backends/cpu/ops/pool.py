@@ -1,8 +1,11 @@
-"""MaxPool (values only), AveragePool and the global pools over strided window views."""
+"""MaxPool (values only), AveragePool and the global pools: on blocked activations with the
+NCHWc pool kernel (2-D), otherwise over strided window views."""
 
 from __future__ import annotations
 
 import numpy as np
+from hetero.backends.cpu.nchwc import pool as blocked_pool
+from hetero.backends.cpu.nchwc.layout import Blocked, plain
 from hetero.backends.cpu.ops import native, outputs_used
 from hetero.backends.cpu.ops.windows import geometry, reduce_windows
 
@@ -21,15 +24,27 @@ def pooled(x: np.ndarray, attrs: dict, fill: float, combine, overhang: float | N
                           overhang)
 
 
-@native("MaxPool", when=lambda node: outputs_used(node) == 1)  # Indices: reference tier
+def windowed_blocks(x, attrs: dict) -> bool:
+    """Whether the blocked kernel runs this pool: a blocked input and a 2-D window."""
+    return isinstance(x, Blocked) and len(attrs["kernel_shape"]) == 2
+
+
+@native("MaxPool", when=lambda node: outputs_used(node) == 1,  # Indices: reference tier
+        blocked=True)
 def max_pool(xs, attrs, opset):
     x = xs[0]
+    if windowed_blocks(x, attrs):
+        return [blocked_pool.pool(x, attrs, maximum=True)]
+    x = plain(x)
     return [pooled(x, attrs, lowest(x.dtype), np.maximum)]
 
 
-@native("AveragePool")
+@native("AveragePool", blocked=True)
 def average_pool(xs, attrs, opset):
     x = xs[0]
+    if windowed_blocks(x, attrs):
+        return [blocked_pool.pool(x, attrs, maximum=False)]
+    x = plain(x)
     wide = np.float64 if x.dtype == np.float64 else np.float32
     total = pooled(x, attrs, 0, np.add, dtype=wide)
     ones = np.ones((1, 1, *x.shape[2:]), wide)
@@ -38,13 +53,17 @@ def average_pool(xs, attrs, opset):
     return [(total / counts).astype(x.dtype, copy=False)]
 
 
-@native("GlobalAveragePool")
+@native("GlobalAveragePool", blocked=True)
 def global_average_pool(xs, attrs, opset):
     x = xs[0]
+    if isinstance(x, Blocked):
+        return [blocked_pool.global_average(x)]
     return [x.mean(axis=tuple(range(2, x.ndim)), keepdims=True).astype(x.dtype, copy=False)]
 
 
-@native("GlobalMaxPool")
+@native("GlobalMaxPool", blocked=True)
 def global_max_pool(xs, attrs, opset):
     x = xs[0]
+    if isinstance(x, Blocked):
+        return [blocked_pool.global_max(x)]
     return [x.max(axis=tuple(range(2, x.ndim)), keepdims=True)]

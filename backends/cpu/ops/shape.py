@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from hetero.backends.cpu.nchwc.layout import Blocked, plain
 from hetero.backends.cpu.ops import native
 
 
@@ -29,9 +30,13 @@ def transpose(xs, attrs, opset):
     return [np.transpose(xs[0], perm)]
 
 
-@native("Concat", since=4)  # older: axis optional
+@native("Concat", since=4, blocked=True)  # older: axis optional
 def concat(xs, attrs, opset):
-    return [np.concatenate(xs, axis=attrs["axis"])]
+    if attrs["axis"] in (1, -3) and all(isinstance(x, Blocked) for x in xs) and \
+            all(x.aligned() for x in xs[:-1]) and len({x.lanes for x in xs}) == 1:
+        return [Blocked(np.concatenate([x.data for x in xs], axis=1),
+                        sum(x.channels for x in xs))]
+    return [np.concatenate([plain(x) for x in xs], axis=attrs["axis"])]
 
 
 @native("Gather")
@@ -65,7 +70,8 @@ def shape(xs, attrs, opset):
     return [dims[attrs.get("start", 0):attrs.get("end")]]
 
 
-@native("Dropout", since=7, when=lambda node: len(node.inputs) < 3 or not node.inputs[2])
+@native("Dropout", since=7, when=lambda node: len(node.inputs) < 3 or not node.inputs[2],
+        blocked=True)
 def dropout(xs, attrs, opset):
     """Inference (no training_mode input): the identity, and an all-true mask if asked."""
     return [xs[0], np.ones(xs[0].shape, dtype=bool)]

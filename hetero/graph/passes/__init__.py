@@ -2,7 +2,8 @@
 switched off (``hetero.compile(..., passes=[...])``; ``passes=()`` runs none).
 
 Order matters: Identity/Dropout removal and constant folding expose the Conv -> BatchNorm
-and Conv -> Relu pairs the folding and fusion passes look for; dead-node elimination last.
+(or per-channel Mul/Add) and Conv -> [Add ->] Relu chains the folding and fusion passes look
+for; dead-node elimination last.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ from collections.abc import Callable, Sequence
 
 from hetero.errors import HeteroError
 from hetero.graph.ir import Graph
-from hetero.graph.passes import batchnorm, dead, fold, fusion, identity
+from hetero.graph.passes import affine, batchnorm, dead, fold, fusion, identity, residual
 
 Pass = Callable[[Graph], Graph]
 PASSES: dict[str, Pass] = {
     "remove_identity": identity.remove_identity,
     "fold_constants": fold.fold_constants,
     "fold_batchnorm": batchnorm.fold_batchnorm,
+    "fold_affine": affine.fold_affine,
+    "fuse_residual": residual.fuse_residual,
     "fuse_activation": fusion.fuse_activation,
     "eliminate_dead": dead.eliminate_dead,
 }

@@ -1,6 +1,7 @@
-"""Conv/Gemm followed by its only reader, a Relu, become one node (``FusedConv`` or
-``FusedGemm`` in hetero's domain, ``activation="Relu"``): one pass over the output, one
-buffer fewer. Backends that lack the fused op simply report it unsupported."""
+"""Conv/Gemm/inference BatchNormalization followed by its only reader, a Relu, become one node
+(``FusedConv``, ``FusedGemm`` or ``FusedBatchNormalization`` in hetero's domain,
+``activation="Relu"``): one pass over the output, one buffer fewer. Backends that lack the
+fused op run it on the reference tier, which unfuses it."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from hetero.graph.ir import Graph, Node
 from hetero.graph.passes.rewrite import graph_outputs, readers, with_nodes
 
 DOMAIN = "com.hetero"
-FUSABLE = {"Conv": "FusedConv", "Gemm": "FusedGemm"}
+FUSABLE = {"Conv": "FusedConv", "Gemm": "FusedGemm",
+           "BatchNormalization": "FusedBatchNormalization"}
 ACTIVATIONS = ("Relu",)
 
 
@@ -35,8 +37,11 @@ def fuse_activation(graph: Graph) -> Graph:
             continue
         source = by_output.get(act.inputs[0])
         if source is None or source.op_type not in FUSABLE or source.domain != "" \
-                or len(read.get(act.inputs[0], [])) != 1 or act.inputs[0] in outputs:
-            continue
+                or len(read.get(act.inputs[0], [])) != 1 or act.inputs[0] in outputs \
+                or sum(1 for o in source.outputs if o) != 1 \
+                or source.attrs.get("training_mode", 0) \
+                or (source.op_type == "BatchNormalization" and graph.opsets.get("", 1) < 9):
+            continue  # (older BatchNormalization: spatial, is_test, consumed_inputs)
         merged[id(source)] = fused(source, act)
         dropped.add(id(act))
     nodes = [merged.get(id(n), n) for n in graph.nodes if id(n) not in dropped]

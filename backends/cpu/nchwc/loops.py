@@ -1,0 +1,66 @@
+"""The fixed numba loops of the CPU path (the tile kernels are generated: ``codegen``):
+layout conversions, padding, LRN. Imported only where used, so the CPU backend still loads
+(on its NumPy paths) where numba is missing."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+
+@numba.njit(parallel=True, cache=True)
+def to_blocked(x, out):  # (N, C, S) -> (N, Cb, S, L); padding lanes zeroed
+    n_batch, channels, size = x.shape
+    n_blocks, lanes = out.shape[1], out.shape[3]
+    for item in numba.prange(n_batch * n_blocks):
+        n, cb = item // n_blocks, item % n_blocks
+        for s in range(size):
+            for lane in range(lanes):
+                c = cb * lanes + lane
+                out[n, cb, s, lane] = x[n, c, s] if c < channels else 0.0
+
+
+@numba.njit(parallel=True, cache=True)
+def to_plain(data, out):  # (N, Cb, S, L) -> (N, C, S)
+    n_batch, channels, size = out.shape
+    lanes = data.shape[3]
+    for item in numba.prange(n_batch * channels):
+        n, c = item // channels, item % channels
+        cb, lane = c // lanes, c % lanes
+        for s in range(size):
+            out[n, c, s] = data[n, cb, s, lane]
+
+
+@numba.njit(parallel=True, cache=True)
+def pad_planes(src, dst, top, left, fill):
+    """dst[p] = src[p] framed by ``fill``: one pass over the output, planes in parallel."""
+    planes, rows, cols = src.shape
+    width = dst.shape[2]
+    for p in numba.prange(planes):
+        for r in range(dst.shape[1]):
+            if top <= r < top + rows:
+                dst[p, r, :left] = fill
+                dst[p, r, left:left + cols] = src[p, r - top]
+                dst[p, r, left + cols:] = fill
+            else:
+                dst[p, r, :width] = fill
+
+
+@numba.njit(parallel=True, cache=True)
+def lrn_rows(x, y, before, after, scale, bias, beta):
+    """y = x / (bias + scale * (sum of squares over the channel window)) ** beta, one
+    (image, channel) row per work item; beta 0.75, the usual, through square roots."""
+    n_batch, channels, size = x.shape
+    for item in numba.prange(n_batch * channels):
+        n, c = item // channels, item % channels
+        total = np.zeros(size, np.float32)
+        for i in range(max(0, c - before), min(channels - 1, c + after) + 1):
+            for s in range(size):
+                total[s] += x[n, i, s] * x[n, i, s]
+        for s in range(size):
+            t = bias + scale * total[s]
+            if beta == 0.75:
+                root = np.sqrt(t)
+                y[n, c, s] = x[n, c, s] / (root * np.sqrt(root))
+            else:
+                y[n, c, s] = x[n, c, s] * t ** -beta
