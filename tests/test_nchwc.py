@@ -288,3 +288,13 @@ def test_a_graph_mixing_blocked_and_plain_ops_matches_the_reference(registry, pa
     if passes is None:
         fused = [n for n in plan.graph.nodes if n.op_type == "FusedConv"]
         assert any(len(n.inputs) == 4 for n in fused)  # the residual Add went into the Conv
+
+
+@pytest.mark.parametrize("channels, groups", [(12, 3), (136, 4), (40, 8)])
+def test_blocked_channel_shuffle_matches_reshape_and_transpose(channels, groups):
+    x = normal(2, channels, 3, 5)
+    got, want = blocked_and_plain(shape.channel_shuffle, [x], {"group": groups})
+    assert isinstance(got, Blocked)
+    np.testing.assert_array_equal(got.plain(), want)
+    np.testing.assert_array_equal(
+        want, x.reshape(2, groups, -1, 3, 5).transpose(0, 2, 1, 3, 4).reshape(x.shape))

@@ -233,3 +233,24 @@ def test_fused_residual_conv_and_batchnorm_run_on_the_reference_tier(registry):
     x = RNG.standard_normal((2, 4, 3, 3), np.float32)
     (got,) = ReferenceNode(plan.graph.nodes[0], plan.graph)({"x": x, **plan.graph.constants})
     np.testing.assert_allclose(got, plan.run({"x": x})["y"], rtol=1e-5, atol=1e-6)
+
+
+def test_a_channel_shuffle_becomes_one_node_and_unfuses_on_the_reference_tier(registry):
+    from hetero.graph.reference import ReferenceNode
+
+    shapes = {"split": np.array([1, 3, 4, 2, 2]), "back": np.array([1, 12, 2, 2])}
+    graph = helper.make_graph(
+        [helper.make_node("Reshape", ["x", "split"], ["a"]),
+         helper.make_node("Transpose", ["a"], ["b"], perm=[0, 2, 1, 3, 4]),
+         helper.make_node("Reshape", ["b", "back"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 12, 2, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 12, 2, 2])],
+        [numpy_helper.from_array(v, k) for k, v in shapes.items()])
+    m = hetero.load(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]))
+    x = RNG.standard_normal((1, 12, 2, 2), np.float32)
+    assert compare(m, "fuse_channel_shuffle", {"x": x}) == ["ChannelShuffle"]
+    plan = hetero.compile(m, devices=[hetero.device("cpu")], passes=["fuse_channel_shuffle"])
+    want = x.reshape(1, 3, 4, 2, 2).transpose(0, 2, 1, 3, 4).reshape(x.shape)
+    np.testing.assert_array_equal(plan.run({"x": x})["y"], want)
+    (got,) = ReferenceNode(plan.graph.nodes[0], plan.graph)({"x": x, **plan.graph.constants})
+    np.testing.assert_array_equal(got, want)

@@ -42,7 +42,7 @@ class HostNodes:
             return PreparedNode(node, "reference", ReferenceNode(node, graph))
         opset = graph.opsets.get("", 1)  # fused ops run their ONNX op's version
         special = SPECIALISE.get(node.op_type)
-        run = (special and special(node, graph.constants, opset)) or NATIVE[node.op_type]
+        run = (special and special(node, graph, opset)) or NATIVE[node.op_type]
         return PreparedNode(node, tier, run, opset, node.op_type in BLOCKED)
 
     def run_node(self, device: Any, prepared: PreparedNode, inputs: dict[str, Any]

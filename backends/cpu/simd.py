@@ -62,10 +62,11 @@ def _float_array(arr) -> bool:
     return isinstance(arr, types.Array) and arr.dtype == types.float32 and arr.layout == "C"
 
 
-def _element(context, builder, arrty, arr, index):
-    """Pointer to element ``index`` of a C-contiguous array, counted flat from its start."""
+def _element(context, builder, arrty, arr, index, inbounds=True):
+    """Pointer to element ``index`` of a C-contiguous array, counted flat from its start
+    (masked accesses may form it past the end for lanes they do not touch: not inbounds)."""
     data = context.make_array(arrty)(context, builder, value=arr).data
-    return builder.gep(data, [index], inbounds=True)
+    return builder.gep(data, [index], inbounds=inbounds)
 
 
 @functools.cache
@@ -106,6 +107,53 @@ def intrinsics(width: int) -> SimpleNamespace:
             builder.store(args[2], builder.bitcast(ptr, lanes.as_pointer()), align=4)
             return context.get_dummy_value()
         return types.none(arr, index, value), codegen
+
+    def lane_mask(builder, low, high):
+        """<width x i1>: lanes low <= i < high."""
+        iota = ir.Constant(ir.VectorType(i32, width), list(range(width)))
+        lo, hi = (splat_i32(builder, builder.trunc(v, i32)) for v in (low, high))
+        return builder.and_(builder.icmp_signed(">=", iota, lo),
+                            builder.icmp_signed("<", iota, hi))
+
+    def splat_i32(builder, scalar):
+        ivec = ir.VectorType(i32, width)
+        one = builder.insert_element(ir.Constant(ivec, ir.Undefined), scalar, ir.Constant(i32, 0))
+        return builder.shuffle_vector(one, ir.Constant(ivec, ir.Undefined),
+                                      ir.Constant(ir.VectorType(i32, width), [0] * width))
+
+    def masked(builder, name, returns, arguments):
+        fnty = ir.FunctionType(returns, [a.type for a in arguments])
+        return builder.call(cgutils.get_or_insert_function(
+            builder.module, fnty, f"llvm.masked.{name}.v{width}f32.p0"), arguments)
+
+    @intrinsic
+    def store_lanes(typingctx, arr, index, value, low, high):
+        """``arr[index + i] = value[i]`` for low <= i < high only: no other address is
+        touched (a block's tail, or a vector that straddles two blocks)."""
+        if not _float_array(arr) or value != vector:
+            return None
+
+        def codegen(context, builder, sig, args):
+            ptr = builder.bitcast(_element(context, builder, sig.args[0], args[0], args[1],
+                                           inbounds=False), lanes.as_pointer())
+            masked(builder, "store", ir.VoidType(),
+                   [args[2], ptr, ir.Constant(i32, 4), lane_mask(builder, args[3], args[4])])
+            return context.get_dummy_value()
+        return types.none(arr, index, value, low, high), codegen
+
+    @intrinsic
+    def load_lanes(typingctx, arr, index, low, high):
+        """``arr[index + i]`` for low <= i < high, 0 in the other lanes (not read)."""
+        if not _float_array(arr):
+            return None
+
+        def codegen(context, builder, sig, args):
+            ptr = builder.bitcast(_element(context, builder, sig.args[0], args[0], args[1],
+                                           inbounds=False), lanes.as_pointer())
+            return masked(builder, "load", lanes,
+                          [ptr, ir.Constant(i32, 4), lane_mask(builder, args[2], args[3]),
+                           ir.Constant(lanes, [0.0] * width)])
+        return vector(arr, index, low, high), codegen
 
     @intrinsic
     def splat(typingctx, arr, index):
@@ -177,5 +225,6 @@ def intrinsics(width: int) -> SimpleNamespace:
 
     return SimpleNamespace(
         width=width, type=vector, load=load, store=store, splat=splat, full=full, lane=lane,
+        load_lanes=load_lanes, store_lanes=store_lanes,
         fma=fma, relu=relu, max=binary(maximum), add=binary(lambda b, x, y: b.fadd(x, y)),
         mul=binary(lambda b, x, y: b.fmul(x, y)))

@@ -40,13 +40,20 @@ class ReferenceNode:
 
 
 def unfused(node: Node) -> list:
-    """The node's ONNX form: hetero's fused ops (``com.hetero`` FusedConv, FusedGemm) become
-    the op, its residual Add (FusedConv's Z) and its activation again, so any device with this
-    tier runs them."""
+    """The node's ONNX form: hetero's fused ops (``com.hetero`` FusedConv, FusedGemm,
+    FusedBatchNormalization) become the op, its residual Add (FusedConv's Z) and its
+    activation again, and ChannelShuffle its Reshape, Transpose and Reshape, so any device
+    with this tier runs them."""
     from onnx import helper
 
     if node.domain != "com.hetero":
         return [node.proto]
+    if node.op_type == "ChannelShuffle":  # the fuse_channel_shuffle pass
+        x, split, back = node.inputs
+        return [helper.make_node("Reshape", [x, split], [f"{x}__split"]),
+                helper.make_node("Transpose", [f"{x}__split"], [f"{x}__shuffled"],
+                                 perm=[0, 2, 1, 3, 4]),
+                helper.make_node("Reshape", [f"{x}__shuffled", back], node.outputs[:1])]
     attrs = {k: v for k, v in node.attrs.items() if k != "activation"}
     operands, residual = list(node.inputs), ""
     if node.op_type == "FusedConv" and len(operands) > 3:

@@ -18,12 +18,15 @@ from hetero.backends.cpu.simd import intrinsics
 
 from hetero.kernel.codegen.pysource import load_python
 
+LANES_NAME = "LANES"  # the generated code's name for the vector width
+
 
 def names(lanes: int) -> dict:
     v = intrinsics(lanes)
     return {"prange": numba.prange, "vload": v.load, "vstore": v.store, "vsplat": v.splat,
-            "vfull": v.full, "vlane": v.lane, "vfma": v.fma, "vrelu": v.relu, "vmax": v.max,
-            "vadd": v.add, "vmul": v.mul}
+            "vfull": v.full, "vfma": v.fma, "vrelu": v.relu, "vmax": v.max, "vadd": v.add,
+            "vmul": v.mul, "vload_lanes": v.load_lanes, "vstore_lanes": v.store_lanes,
+            LANES_NAME: lanes}
 
 
 def compiled(source: str, entry: str, lanes: int):
@@ -44,9 +47,9 @@ def conv_kernel(lanes: int, depth: int, width: int, aligned: bool):
     lanes); each input value is broadcast once and meets ``depth`` weight vectors. A work item
     is ``p_group`` tiles of one channel tile; it runs the input channels a ``chunk`` at a time
     (that chunk's weights stay in L1 while every tile of the group uses them), keeping partial
-    sums in ``y`` between chunks. ``aligned``: every output block starts on a block boundary
-    (one group, or whole blocks per group), so a block is one vector store; otherwise lanes are
-    stored one by one and the channels run in one chunk.
+    sums in ``y`` between chunks. ``aligned``: every output vector is one block of ``y`` (one
+    group, or whole blocks per group); otherwise a vector straddles two blocks and goes in two
+    masked parts (grouped convolutions such as ShuffleNet's).
     """
     row = depth * lanes
     src = [
@@ -64,9 +67,8 @@ def conv_kernel(lanes: int, depth: int, width: int, aligned: bool):
         "        tile = g * m_tiles + mt",
         f"        m0 = mt * {row}",
         "        cbase = g * cg",
-        f"        yb = n * y_batch + ((g * mg + m0) // {lanes}) * y_block",
         *unrolled(f"b{{j}} = vload(bias, tile * {row} + {{j}} * {lanes})", 8, j=depth),
-        *unrolled(f"ok{{j}} = m0 + {{j}} * {lanes} < mg", 8, j=depth),
+        *(output_blocks(depth, lanes) if aligned else straddling_blocks(depth, lanes)),
         "        for c0 in range(0, cg, chunk):",
         "            c1 = min(c0 + chunk, cg)",
         "            last = c1 == cg",
@@ -77,10 +79,9 @@ def conv_kernel(lanes: int, depth: int, width: int, aligned: bool):
         "                if c0 == 0:",
         *unrolled("a{p}_{j} = b{j}", 20, p=width, j=depth),
         "                else:",
-        *([*unrolled(f"q{{p}} = min(pos0 + {{p}}, positions - 1) * {lanes}", 20, p=width),
-           *unrolled("a{p}_{j} = vload(y, yb + {j} * y_block + q{p}) if ok{j} "
-                     "else b{j}", 20, p=width, j=depth)] if aligned  # one chunk when not aligned
-          else unrolled("a{p}_{j} = b{j}", 20, p=width, j=depth)),
+        *unrolled(f"q{{p}} = min(pos0 + {{p}}, positions - 1) * {lanes}", 20, p=width),
+        *[f"                    a{p}_{j} = {read('y', p, j, f'q{p}', aligned)} if ok{j} "
+          f"else b{j}" for p in range(width) for j in range(depth)],
         "                wo = wc",
         "                for t in range(taps):",
         "                    tb = toff[t]",
@@ -94,40 +95,53 @@ def conv_kernel(lanes: int, depth: int, width: int, aligned: bool):
     src.append(f"                        wo += {row}")
     for p in range(width):
         src.append(f"                if pos0 + {p} < positions:")
+        src.append(f"                    at = (pos0 + {p}) * {lanes}")
         for j in range(depth):
             src += [f"                    if ok{j}:",
-                    f"                        v = a{p}_{j}"]
-            src += indented(aligned_store(p, j, lanes) if aligned else lane_store(p, j, lanes),
-                            8)
+                    f"                        v = a{p}_{j}",
+                    "                        if last:",
+                    "                            if has_z:",
+                    f"{' ' * 32}v = vadd(v, {read('z', p, j, 'at', aligned)})",
+                    "                            if relu:",
+                    "                                v = vrelu(v)",
+                    *write(j, aligned)]
     return compiled("\n".join(src), "conv_tiles", lanes)
 
 
-def indented(lines: list[str], extra: int) -> list[str]:
-    return [" " * extra + line for line in lines]
+def output_blocks(depth: int, lanes: int) -> list[str]:
+    """Aligned: vector j of a tile is block e_j of y (its start, without the position)."""
+    return [*unrolled(f"e{{j}} = n * y_batch + ((g * mg + m0) // {lanes} + {{j}}) * y_block",
+                      8, j=depth),
+            *unrolled(f"ok{{j}} = m0 + {{j}} * {lanes} < mg", 8, j=depth)]
 
 
-def aligned_store(p: int, j: int, lanes: int) -> list[str]:
-    """Partial sums go back to ``y`` as they are; the last chunk's get Z and Relu first."""
-    return [f"                yo = yb + {j} * y_block + (pos0 + {p}) * {lanes}",
-            "                if last:",
-            "                    if has_z:",
-            "                        v = vadd(v, vload(z, yo))",
-            "                    if relu:",
-            "                        v = vrelu(v)",
-            "                vstore(y, yo, v)"]
+def straddling_blocks(depth: int, lanes: int) -> list[str]:
+    """Not aligned: vector j's first k_j lanes end block e_j (from its lane gc % L), the rest
+    up to h_j (the group's last channel) start the next block."""
+    lines = []
+    for j in range(depth):
+        lines += [f"        gc = g * mg + m0 + {j * lanes}",
+                  f"        e{j} = n * y_batch + (gc // {lanes}) * y_block + gc % {lanes}",
+                  f"        h{j} = min({lanes}, mg - m0 - {j * lanes})",
+                  f"        k{j} = min({lanes} - gc % {lanes}, h{j})",
+                  f"        ok{j} = h{j} > 0"]
+    return lines
 
 
-def lane_store(p: int, j: int, lanes: int) -> list[str]:
-    return [f"                for lane in range({lanes}):",
-            f"                    ch = m0 + {j * lanes} + lane",
-            "                    if ch < mg:",
-            "                        gc = g * mg + ch",
-            f"                        yo = n * y_batch + (gc // {lanes}) * y_block "
-            f"+ (pos0 + {p}) * {lanes} + gc % {lanes}",
-            "                        s = vlane(v, lane)",
-            "                        if relu and s < 0:",
-            "                            s = 0.0",
-            "                        y[yo] = s"]
+def read(array: str, p: int, j: int, at: str, aligned: bool) -> str:
+    if aligned:
+        return f"vload({array}, e{j} + {at})"
+    return (f"vadd(vload_lanes({array}, e{j} + {at}, 0, k{j}), "
+            f"vload_lanes({array}, e{j} + y_block - {LANES_NAME} + {at}, k{j}, h{j}))")
+
+
+def write(j: int, aligned: bool) -> list[str]:
+    pad = " " * 24
+    if aligned:
+        return [f"{pad}vstore(y, e{j} + at, v)"]
+    return [f"{pad}vstore_lanes(y, e{j} + at, v, 0, k{j})",
+            f"{pad}if h{j} > k{j}:",
+            f"{pad}    vstore_lanes(y, e{j} + y_block - {LANES_NAME} + at, v, k{j}, h{j})"]
 
 
 @functools.cache
@@ -189,3 +203,21 @@ def pool_kernel(lanes: int, width: int, maximum: bool):
         src += [f"            vstore(y, yo, a{p})"] if maximum else \
             [f"            vstore(y, yo, vmul(a{p}, vfull(scale[pos0 + {p}])))"]
     return compiled("\n".join(src), "pool_tiles", lanes)
+
+
+@functools.cache
+def affine_kernel(lanes: int):
+    """y = x * scale + shift per channel (BatchNormalization in inference), then Relu if
+    asked: one pass over blocked planes (P = N x blocks, S positions)."""
+    src = [
+        "def affine_planes(x, scale, shift, y, planes, n_blocks, size, relu):",
+        "    for plane in prange(planes):",
+        f"        cb = (plane % n_blocks) * {lanes}",
+        "        f = vload(scale, cb)",
+        "        s = vload(shift, cb)",
+        f"        base = plane * size * {lanes}",
+        "        for i in range(size):",
+        f"            v = vfma(vload(x, base + i * {lanes}), f, s)",
+        f"            vstore(y, base + i * {lanes}, vrelu(v) if relu else v)",
+    ]
+    return compiled("\n".join(src), "affine_planes", lanes)

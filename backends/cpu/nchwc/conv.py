@@ -19,21 +19,25 @@ L1_WEIGHTS = 24 * 1024  # bytes of weights a chunk of input channels may hold in
 P_GROUP = 8  # tiles that share each chunk of weights
 
 
-#: positions per tile at each depth, measured best on AVX-512 (32 registers): deeper tiles
-#: hold more accumulators; more than 8 positions run out of x86's 16 address registers
+#: positions per tile at each depth, and the GFLOP/s each reached on AVX-512 (32 registers,
+#: 2 cores; ``tests``-sized ResNet and Inception layers): deeper tiles hold more accumulators;
+#: more than 8 positions run out of x86's 16 address registers
 WIDTHS = {4: 6, 3: 7, 2: 8, 1: 8}
+RATES = {(4, 6): 300, (3, 7): 285, (2, 8): 240, (1, 8): 170}
 
 
-def tile_shape(n_blocks: int, lanes: int, registers: int) -> tuple[int, int]:
-    """(channel blocks, positions) per tile: the most multiply-adds per load that fit the
-    vector registers, discounted by the padding blocks a deep tile wastes on few channels."""
+def tile_shape(n_blocks: int, positions: int, registers: int) -> tuple[int, int]:
+    """(channel blocks, positions) per tile: the fastest tile that fits the vector registers,
+    discounted by the padding channels and positions it computes for nothing."""
     best = (0.0, 0, 0, 0)
     for depth, width in WIDTHS.items():
         width = min(width, (registers - depth - 2) // depth)
         if width < 1:
             continue
-        useful = n_blocks / (-(-n_blocks // depth) * depth)
-        best = max(best, (useful * depth * width, -depth, depth, width))
+        rate = RATES.get((depth, width), 12 * depth * width)
+        channels = n_blocks / (-(-n_blocks // depth) * depth)
+        spots = positions / (-(-positions // width) * width) if positions else 1.0
+        best = max(best, (rate * channels * spots, -depth, depth, width))
     return best[2], best[3]
 
 
@@ -116,7 +120,8 @@ class DirectConv:
     weights as a Gemm's constant right-hand side, one row per position."""
 
     def __init__(self, w: np.ndarray, bias: np.ndarray | None, attrs: dict,
-                 lanes: int | None = None):
+                 lanes: int | None = None, positions: int = 0):
+        """``positions``: the output's H x W where the graph knows it (picks the tile)."""
         from hetero.backends.cpu.simd import host_lanes, host_registers
 
         self.lanes = lanes = lanes or host_lanes()
@@ -125,11 +130,11 @@ class DirectConv:
         self.m, self.kernel = m, (kh, kw)
         self.groups = attrs.get("group", 1)
         self.mg = m // self.groups
-        self.depth, self.width = tile_shape(blocks(self.mg, lanes), lanes, host_registers())
+        self.depth, self.width = tile_shape(blocks(self.mg, lanes), positions, host_registers())
         row = self.depth * lanes
         self.m_tiles = -(-self.mg // row)
         self.aligned = self.groups == 1 or self.mg % lanes == 0
-        self.chunk = chunk_size(self.cg, kh * kw * row * 4, lanes) if self.aligned else self.cg
+        self.chunk = chunk_size(self.cg, kh * kw * row * 4, lanes)
         self.w = packed(w, self.groups, self.m_tiles * row, self.chunk, row)
         b = np.zeros((self.groups, self.m_tiles * row), np.float32)
         if bias is not None:
@@ -176,11 +181,11 @@ class DirectConv:
         plan = self.prepared(data.shape, blocked)
         y = self.output(data.shape[0], plan.geo)
         zd = as_blocked(z, self.lanes).data if z is not None else y
-        fuse_z = z is not None and self.aligned and zd.shape == y.shape
+        fuse_z = z is not None and zd.shape == y.shape
         self.run(plan, padded(data, plan.geo.pairs), data.shape[0], y,
                  zd if fuse_z else None, relu and (fuse_z or z is None))
         out = Blocked(y, self.m)
-        if z is not None and not fuse_z:  # lane stores, or a residual of another shape
+        if z is not None and not fuse_z:  # a residual that broadcasts
             return Blocked.from_plain(residual(out.plain(), z, relu), self.lanes)
         return out
 
@@ -211,7 +216,14 @@ class DirectConv:
                  (y if z is None else z).reshape(-1), y.reshape(-1), n, self.groups, self.cg,
                  len(geo.toff), self.m_tiles, len(geo.poff) // plan.width, geo.positions,
                  plan.x_batch, y.shape[1] * y_block, y_block, self.mg, relu, z is not None,
-                 self.chunk, P_GROUP)
+                 self.chunk, balanced_group(len(geo.poff) // plan.width))
+
+
+def balanced_group(tiles: int) -> int:
+    """Tiles per work item: about ``P_GROUP``, the groups as even as the count allows (one
+    short group would leave a core idle at the end)."""
+    groups = -(-tiles // P_GROUP)
+    return -(-tiles // groups)
 
 
 def chunk_size(channels: int, bytes_per_channel: int, lanes: int) -> int:

@@ -51,6 +51,21 @@ class Blocked:
         return f"Blocked(shape={self.shape}, lanes={self.lanes})"
 
 
+def permuted(x: Blocked, order: np.ndarray) -> Blocked:
+    """``x`` with channel c taken from channel ``order[c]``, still blocked."""
+    from hetero.backends.cpu.nchwc import loops
+
+    out = np.empty_like(x.data)
+    n, n_blocks, lanes = x.data.shape[0], x.data.shape[1], x.lanes
+    size = x.data[0, 0].size // lanes
+    source = np.zeros(n_blocks * lanes, np.int64)  # padding lanes copy channel 0
+    source[:x.channels] = order
+    offsets = source // lanes * size * lanes + source % lanes
+    loops.gather_channels(x.data.reshape(n, n_blocks, size, lanes),
+                          out.reshape(n, n_blocks, size, lanes), offsets)
+    return Blocked(out, x.channels)
+
+
 def plain(value):
     """An op input as a plain array (Blocked values converted; anything else unchanged)."""
     return value.plain() if isinstance(value, Blocked) else value

@@ -64,3 +64,41 @@ def lrn_rows(x, y, before, after, scale, bias, beta):
                 y[n, c, s] = x[n, c, s] / (root * np.sqrt(root))
             else:
                 y[n, c, s] = x[n, c, s] * t ** -beta
+
+
+@numba.njit(parallel=True, cache=True)
+def gather_channels(src, dst, offsets):
+    """dst[n, b, s, l] = src[n].flat[offsets[b * L + l] + s * L]: a channel permutation of
+    blocked (N, Cb, S, L) data, ``offsets`` the source channels' first elements (padding
+    lanes point at any real channel)."""
+    n_batch, n_blocks, size, lanes = dst.shape
+    flat = src.reshape(n_batch, -1)
+    for item in numba.prange(n_batch * n_blocks):
+        n, block = item // n_blocks, item % n_blocks
+        first = offsets[block * lanes:(block + 1) * lanes]
+        for s in range(size):
+            for lane in range(lanes):
+                dst[n, block, s, lane] = flat[n, first[lane] + s * lanes]
+
+
+@numba.njit(parallel=True, cache=True)
+def reduce_planes(x, out, maximum):
+    """out[p] = the max (or the mean) of x[p, s] over s, per lane: global pooling of blocked
+    planes (P, S, L). The mean sums in float64, as NumPy's float32 mean nearly does."""
+    planes, size, lanes = x.shape
+    for p in numba.prange(planes):
+        if maximum:
+            for lane in range(lanes):
+                out[p, lane] = x[p, 0, lane]
+            for s in range(1, size):
+                for lane in range(lanes):
+                    v = x[p, s, lane]
+                    if v > out[p, lane] or v != v:
+                        out[p, lane] = v
+        else:
+            total = np.zeros(lanes, np.float64)
+            for s in range(size):
+                for lane in range(lanes):
+                    total[lane] += x[p, s, lane]
+            for lane in range(lanes):
+                out[p, lane] = total[lane] / size

@@ -14,20 +14,13 @@ WIDTH = 8  # positions per tile
 
 
 def pool(x: Blocked, attrs: dict, maximum: bool) -> Blocked:
-    kernel = tuple(attrs["kernel_shape"])
-    ceil = bool(attrs.get("ceil_mode", 0))
-    include = int(attrs.get("count_include_pad", 0))
-    spatial = x.data.shape[2:4]
-    strides, dilations, pairs = geometry(attrs, spatial, kernel)
-    geo = window_geometry(spatial, kernel, strides, dilations, pairs, WIDTH, x.lanes, ceil)
+    geo, scale = tables(x.data.shape[2:4], x.lanes, maximum, *sorted(
+        (k, tuple(v) if isinstance(v, list) else v) for k, v in attrs.items()))
     source = padded(x.data, geo.pairs, -np.inf if maximum else 0.0)
     planes = x.data.shape[0] * x.data.shape[1]
     plane = geo.padded[0] * geo.padded[1] * x.lanes
     checked(source.size, (planes - 1) * plane, int(geo.poff.max()),
             int(geo.toff.max()) + x.lanes - 1)
-    scale = np.empty(1, np.float32) if maximum else reciprocal_counts(
-        spatial, kernel, tuple(strides), tuple(dilations), tuple(map(tuple, pairs)), ceil,
-        include, len(geo.poff))
     from hetero.backends.cpu.nchwc import codegen
 
     y = np.empty((*x.data.shape[:2], *geo.out, x.lanes), np.float32)
@@ -38,6 +31,19 @@ def pool(x: Blocked, attrs: dict, maximum: bool) -> Blocked:
 
 
 @functools.lru_cache(maxsize=256)
+def tables(spatial: tuple[int, int], lanes: int, maximum: bool, *attrs) -> tuple:
+    """(window geometry, 1 / count per position) of a pool over planes of ``spatial``."""
+    attrs = dict(attrs)
+    kernel = tuple(attrs["kernel_shape"])
+    ceil = bool(attrs.get("ceil_mode", 0))
+    strides, dilations, pairs = geometry(attrs, spatial, kernel)
+    geo = window_geometry(spatial, kernel, strides, dilations, pairs, WIDTH, lanes, ceil)
+    scale = np.empty(1, np.float32) if maximum else reciprocal_counts(
+        spatial, kernel, tuple(strides), tuple(dilations), tuple(map(tuple, pairs)), ceil,
+        int(attrs.get("count_include_pad", 0)), len(geo.poff))
+    return geo, scale
+
+
 def reciprocal_counts(spatial, kernel, strides, dilations, pairs, ceil: bool, include: int,
                       length: int) -> np.ndarray:
     """1 / (values averaged) per output position, padded to ``length``: explicit padding counts
@@ -51,8 +57,17 @@ def reciprocal_counts(spatial, kernel, strides, dilations, pairs, ceil: bool, in
 
 
 def global_average(x: Blocked) -> Blocked:
-    return Blocked(x.data.mean(axis=(2, 3), keepdims=True, dtype=np.float32), x.channels)
+    return global_pool(x, maximum=False)
 
 
 def global_max(x: Blocked) -> Blocked:
-    return Blocked(x.data.max(axis=(2, 3), keepdims=True), x.channels)
+    return global_pool(x, maximum=True)
+
+
+def global_pool(x: Blocked, maximum: bool) -> Blocked:
+    from hetero.backends.cpu.nchwc import loops
+
+    n, n_blocks, lanes = x.data.shape[0], x.data.shape[1], x.lanes
+    y = np.empty((n, n_blocks, 1, 1, lanes), np.float32)
+    loops.reduce_planes(x.data.reshape(n * n_blocks, -1, lanes), y.reshape(-1, lanes), maximum)
+    return Blocked(y, x.channels)

@@ -27,13 +27,13 @@ WHEN: dict[str, Callable[[Any], bool]] = {}
 SINCE: dict[str, int] = {}
 #: the ops whose native version takes Blocked inputs as they are
 BLOCKED: set[str] = set()
-#: op_type -> fn(node, constants, opset) -> a NativeOp made for that node, or None (use NATIVE)
-SPECIALISE: dict[str, Callable[[Any, dict, int], NativeOp | None]] = {}
+#: op_type -> fn(node, graph, opset) -> a NativeOp made for that node, or None (use NATIVE)
+SPECIALISE: dict[str, Callable[[Any, Any, int], NativeOp | None]] = {}
 
 
 def native(*op_types: str, when: Callable[[Any], bool] | None = None, since: int = 1,
            blocked: bool = False,
-           specialise: Callable[[Any, dict, int], NativeOp | None] | None = None
+           specialise: Callable[[Any, Any, int], NativeOp | None] | None = None
            ) -> Callable[[NativeOp], NativeOp]:
     def register(fn: NativeOp) -> NativeOp:
         for op in op_types:

@@ -16,10 +16,11 @@ from hetero.backends.cpu.ops.windows import geometry, windows
 from hetero.backend import importable
 
 
-def specialise(node, constants: dict, opset: int):
+def specialise(node, graph, opset: int):
     """The direct kernels for a 2-D float32 Conv with constant weights (and bias), else None."""
     if not importable("numba"):  # the kernels are compiled by numba; NumPy paths remain
         return None
+    constants = graph.constants
     w = constants.get(node.inputs[1])
     bias_name = node.inputs[2] if len(node.inputs) > 2 else ""
     bias = constants.get(bias_name) if bias_name else None
@@ -27,7 +28,8 @@ def specialise(node, constants: dict, opset: int):
         return None
     group = node.attrs.get("group", 1)
     depthwise = group > 1 and w.shape[1] == 1 and w.shape[0] == group
-    kernel = (Depthwise if depthwise else DirectConv)(w, bias, node.attrs)
+    kernel = Depthwise(w, bias, node.attrs) if depthwise else \
+        DirectConv(w, bias, node.attrs, positions=plane_size(graph, node.outputs[0]))
     relu = node.attrs.get("activation") == "Relu"
 
     def run(xs, attrs, opset):
@@ -36,6 +38,15 @@ def specialise(node, constants: dict, opset: int):
             return [kernel(x, z, relu)]
         return fused_conv([plain(v) for v in xs], attrs, opset)
     return run
+
+
+def plane_size(graph, name: str) -> int:
+    """H x W of a 4-D value where shape inference fixed it, else 0 (unknown)."""
+    value = graph.values.get(name)
+    shape = value.shape if value is not None else None
+    if shape is None or len(shape) != 4 or not all(isinstance(d, int) for d in shape[2:]):
+        return 0
+    return shape[2] * shape[3]
 
 
 @native("Conv", specialise=specialise, blocked=True)

@@ -10,9 +10,10 @@ from hetero.backends.cpu.ops import native
 from hetero.backend import importable
 
 
-def specialise_gemm(node, constants: dict, opset: int):
+def specialise_gemm(node, graph, opset: int):
     if not importable("numba"):  # the kernels are compiled by numba; NumPy paths remain
         return None
+    constants = graph.constants
     attrs = node.attrs
     b = constants.get(node.inputs[1])
     c_name = node.inputs[2] if len(node.inputs) > 2 else ""

@@ -16,27 +16,41 @@ def per_channel(v: np.ndarray, ndim: int) -> np.ndarray:
 @native("BatchNormalization", since=9, when=lambda node: outputs_used(node) == 1
         and not node.attrs.get("training_mode", 0), blocked=True)  # older: spatial, is_test
 def batch_normalization(xs, attrs, opset):
-    x, scale, bias, mean, var = xs[:5]
-    factor = scale / np.sqrt(var + np.asarray(attrs.get("epsilon", 1e-5), var.dtype))
-    shift = bias - mean * factor
-    if isinstance(x, Blocked) and factor.dtype == shift.dtype == np.float32:
-        f = channel_vector(factor.reshape(1, -1, 1, 1), x, 0.0)
-        s = channel_vector(shift.reshape(1, -1, 1, 1), x, 0.0)
-        if f is not None and s is not None:
-            y = np.multiply(x.data, f)
-            return [Blocked(np.add(y, s, out=y), x.channels)]
-    x = plain(x)
-    return [(x * per_channel(factor, x.ndim) + per_channel(shift, x.ndim))
-            .astype(x.dtype, copy=False)]
+    return [normalised(xs, attrs, relu=False)]
 
 
 @native("FusedBatchNormalization", blocked=True)
 def fused_batch_normalization(xs, attrs, opset):
-    """Inference BatchNormalization then Relu (hetero's fusion pass), in place."""
-    (y,) = batch_normalization(xs, attrs, opset)
-    data = y.data if isinstance(y, Blocked) else y
-    np.maximum(data, 0, out=data)
-    return [y]
+    """Inference BatchNormalization then Relu (hetero's fusion pass)."""
+    return [normalised(xs, attrs, relu=True)]
+
+
+def normalised(xs, attrs: dict, relu: bool):
+    """x * factor + shift per channel (factor = scale / sqrt(var + epsilon)): one pass of the
+    blocked kernel on blocked float32 input, NumPy otherwise."""
+    x, scale, bias, mean, var = xs[:5]
+    factor = scale / np.sqrt(var + np.asarray(attrs.get("epsilon", 1e-5), var.dtype))
+    shift = bias - mean * factor
+    if isinstance(x, Blocked) and factor.dtype == shift.dtype == np.float32 and \
+            factor.shape == shift.shape == (x.channels,):
+        return blocked_affine(x, factor, shift, relu)
+    x = plain(x)
+    y = (x * per_channel(factor, x.ndim) + per_channel(shift, x.ndim)).astype(x.dtype,
+                                                                            copy=False)
+    return np.maximum(y, 0, out=y) if relu else y
+
+
+def blocked_affine(x: Blocked, factor: np.ndarray, shift: np.ndarray, relu: bool) -> Blocked:
+    from hetero.backends.cpu.nchwc import codegen
+
+    n, n_blocks, lanes = x.data.shape[0], x.data.shape[1], x.lanes
+    f = channel_vector(factor.reshape(1, -1, 1, 1), x, 0.0)
+    s = channel_vector(shift.reshape(1, -1, 1, 1), x, 0.0)
+    y = np.empty_like(x.data)
+    codegen.affine_kernel(lanes)(x.data.reshape(-1), f.reshape(-1), s.reshape(-1),
+                                 y.reshape(-1), n * n_blocks, n_blocks,
+                                 x.data[0, 0].size // lanes, relu)
+    return Blocked(y, x.channels)
 
 
 @native("LRN")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from hetero.backends.cpu.nchwc.layout import Blocked, plain
+from hetero.backends.cpu.nchwc.layout import Blocked, permuted, plain
 from hetero.backends.cpu.ops import native
 
 
@@ -37,6 +37,18 @@ def concat(xs, attrs, opset):
         return [Blocked(np.concatenate([x.data for x in xs], axis=1),
                         sum(x.channels for x in xs))]
     return [np.concatenate([plain(x) for x in xs], axis=attrs["axis"])]
+
+
+@native("ChannelShuffle", blocked=True)
+def channel_shuffle(xs, attrs, opset):
+    """hetero's fused channel shuffle (N, C, ...) -> (N, C/g, g, ...) -> (N, C, ...): output
+    channel c is input channel (c % g) * (C / g) + c // g."""
+    x, groups = xs[0], attrs["group"]
+    n, c = x.shape[:2]
+    if isinstance(x, Blocked):
+        out = np.arange(c)
+        return [permuted(x, (out % groups) * (c // groups) + out // groups)]
+    return [x.reshape(n, groups, c // groups, *x.shape[2:]).swapaxes(1, 2).reshape(x.shape)]
 
 
 @native("Gather")

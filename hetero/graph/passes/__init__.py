@@ -12,7 +12,16 @@ from collections.abc import Callable, Sequence
 
 from hetero.errors import HeteroError
 from hetero.graph.ir import Graph
-from hetero.graph.passes import affine, batchnorm, dead, fold, fusion, identity, residual
+from hetero.graph.passes import (
+    affine,
+    batchnorm,
+    dead,
+    fold,
+    fusion,
+    identity,
+    residual,
+    shuffle,
+)
 
 Pass = Callable[[Graph], Graph]
 PASSES: dict[str, Pass] = {
@@ -22,6 +31,7 @@ PASSES: dict[str, Pass] = {
     "fold_affine": affine.fold_affine,
     "fuse_residual": residual.fuse_residual,
     "fuse_activation": fusion.fuse_activation,
+    "fuse_channel_shuffle": shuffle.fuse_channel_shuffle,
     "eliminate_dead": dead.eliminate_dead,
 }
 

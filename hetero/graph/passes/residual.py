@@ -9,20 +9,7 @@ import dataclasses
 
 from hetero.graph.ir import Graph, Node
 from hetero.graph.passes.fusion import DOMAIN
-from hetero.graph.passes.rewrite import graph_outputs, readers, with_nodes
-
-
-def static_shape(graph: Graph, name: str) -> tuple | None:
-    value = graph.values.get(name)
-    shape = value.shape if value is not None else None
-    return shape if shape and all(isinstance(d, int) and d > 0 for d in shape) else None
-
-
-def sole_reader(graph: Graph, read: dict, name: str) -> Node | None:
-    readers_of = read.get(name, [])
-    if len(readers_of) != 1 or name in graph_outputs(graph):
-        return None
-    return readers_of[0]
+from hetero.graph.passes.rewrite import readers, sole_reader, static_shape, with_nodes
 
 
 def residual_conv(add: Node, graph: Graph, by_output: dict, read: dict) -> tuple | None:

@@ -34,3 +34,18 @@ def renamed_inputs(node: Node, old: str, new: str) -> Node:
             proto.input[i] = new
     return dataclasses.replace(node, inputs=[new if n == old else n for n in node.inputs],
                                proto=proto)
+
+
+def static_shape(graph: Graph, name: str) -> tuple | None:
+    """The value's shape where shape inference fixed every dimension, else None."""
+    value = graph.values.get(name)
+    shape = value.shape if value is not None else None
+    return shape if shape and all(isinstance(d, int) and d > 0 for d in shape) else None
+
+
+def sole_reader(graph: Graph, read: dict, name: str) -> Node | None:
+    """The one node reading ``name`` (not a graph output), else None."""
+    readers_of = read.get(name, [])
+    if len(readers_of) != 1 or name in graph_outputs(graph):
+        return None
+    return readers_of[0]
