@@ -8,9 +8,8 @@ from __future__ import annotations
 import dataclasses
 
 from hetero.graph.ir import Graph, Node
-from hetero.graph.passes.rewrite import graph_outputs, readers, with_nodes
+from hetero.graph.passes.rewrite import DOMAIN, graph_outputs, readers, with_fused
 
-DOMAIN = "com.hetero"
 FUSABLE = {"Conv": "FusedConv", "Gemm": "FusedGemm",
            "BatchNormalization": "FusedBatchNormalization"}
 ACTIVATIONS = ("Relu",)
@@ -44,6 +43,4 @@ def fuse_activation(graph: Graph) -> Graph:
             continue  # (older BatchNormalization: spatial, is_test, consumed_inputs)
         merged[id(source)] = fused(source, act)
         dropped.add(id(act))
-    nodes = [merged.get(id(n), n) for n in graph.nodes if id(n) not in dropped]
-    opsets = {**graph.opsets, DOMAIN: 1} if merged else graph.opsets
-    return dataclasses.replace(with_nodes(graph, nodes), opsets=opsets)
+    return with_fused(graph, merged, dropped)

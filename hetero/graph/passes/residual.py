@@ -8,8 +8,7 @@ from __future__ import annotations
 import dataclasses
 
 from hetero.graph.ir import Graph, Node
-from hetero.graph.passes.fusion import DOMAIN
-from hetero.graph.passes.rewrite import readers, sole_reader, static_shape, with_nodes
+from hetero.graph.passes.rewrite import DOMAIN, readers, sole_reader, static_shape, with_fused
 
 
 def residual_conv(add: Node, graph: Graph, by_output: dict, read: dict) -> tuple | None:
@@ -54,6 +53,4 @@ def fuse_residual(graph: Graph) -> Graph:
         conv, z, relu = found
         at_add[id(add)] = fused(conv, z, relu)
         dropped |= {id(conv), id(relu)}
-    nodes = [at_add.get(id(n), n) for n in graph.nodes if id(n) not in dropped]
-    opsets = {**graph.opsets, DOMAIN: 1} if at_add else graph.opsets
-    return dataclasses.replace(with_nodes(graph, nodes), opsets=opsets)
+    return with_fused(graph, at_add, dropped)

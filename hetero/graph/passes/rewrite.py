@@ -6,6 +6,16 @@ import dataclasses
 
 from hetero.graph.ir import Graph, Node
 
+DOMAIN = "com.hetero"  # the domain of the ops hetero's fusion passes create
+
+
+def with_fused(graph: Graph, fused: dict[int, Node], dropped: set[int]) -> Graph:
+    """``graph`` with nodes replaced (by id) by fused ones and others dropped; hetero's
+    domain joins the opsets when anything was fused."""
+    nodes = [fused.get(id(n), n) for n in graph.nodes if id(n) not in dropped]
+    opsets = {**graph.opsets, DOMAIN: 1} if fused else graph.opsets
+    return dataclasses.replace(with_nodes(graph, nodes), opsets=opsets)
+
 
 def readers(graph: Graph) -> dict[str, list[Node]]:
     """Value name -> the nodes that read it (subgraph outer reads included)."""

@@ -9,8 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from hetero.graph.ir import Graph, Node
-from hetero.graph.passes.fusion import DOMAIN
-from hetero.graph.passes.rewrite import readers, sole_reader, static_shape, with_nodes
+from hetero.graph.passes.rewrite import DOMAIN, readers, sole_reader, static_shape, with_fused
 
 PERM = [0, 2, 1, 3, 4]
 
@@ -60,6 +59,4 @@ def fuse_channel_shuffle(graph: Graph) -> Graph:
         transpose, last, groups = found
         at_last[id(last)] = fused(first, last, groups)
         dropped |= {id(first), id(transpose)}
-    nodes = [at_last.get(id(n), n) for n in graph.nodes if id(n) not in dropped]
-    opsets = {**graph.opsets, DOMAIN: 1} if at_last else graph.opsets
-    return dataclasses.replace(with_nodes(graph, nodes), opsets=opsets)
+    return with_fused(graph, at_last, dropped)
