@@ -179,30 +179,32 @@ def depthwise_kernel(lanes: int, width: int):
 
 
 @functools.cache
-def pool_kernel(lanes: int, width: int, maximum: bool):
-    """Max or average pooling of blocked planes: ``width`` positions of one block per tile;
-    the input is padded with the pool's fill, and averages scale by 1 / count per position."""
-    combine = "vmax" if maximum else "vadd"
+def pool_kernel(lanes: int, maximum: bool):
+    """Max or average pooling of blocked planes, read in place (no padded copy): each output
+    position visits only the taps inside the input, its row and column ranges from a table;
+    averages scale by 1 / count per position (ONNX's count_include_pad and ceil_mode rules
+    are in that scale)."""
+    start, combine = ("vfull(np.float32(-np.inf))", "vmax") if maximum else \
+        ("vfull(np.float32(0))", "vadd")
     src = [
-        "def pool_tiles(x, poff, toff, scale, y, planes, taps, p_tiles, positions, x_plane,",
-        "               y_plane):",
-        "    for item in prange(planes * p_tiles):",
-        "        pt = item % p_tiles",
-        "        plane = item // p_tiles",
-        f"        pos0 = pt * {width}",
-        "        base = plane * x_plane",
-        *unrolled("o{p} = base + poff[pos0 + {p}]", 8, p=width),
-        *unrolled("a{p} = vload(x, o{p} + toff[0])", 8, p=width),
-        "        for t in range(1, taps):",
-        "            tb = toff[t]",
-        *unrolled(f"a{{p}} = {combine}(a{{p}}, vload(x, o{{p}} + tb))", 12, p=width),
+        "def pool_windows(x, base, taps, scale, y, planes, positions, chunk, x_plane, y_plane,",
+        "                 row_step, col_step):",
+        "    chunks = (positions + chunk - 1) // chunk",
+        "    for item in prange(planes * chunks):",
+        "        plane = item // chunks",
+        "        first = (item % chunks) * chunk",
+        "        for pos in range(first, min(first + chunk, positions)):",
+        "            at = plane * x_plane + base[pos]",
+        f"            acc = {start}",
+        "            for kh in range(taps[pos, 0], taps[pos, 1]):",
+        "                row = at + kh * row_step",
+        "                for kw in range(taps[pos, 2], taps[pos, 3]):",
+        f"                    acc = {combine}(acc, vload(x, row + kw * col_step))",
+        f"            yo = plane * y_plane + pos * {lanes}",
+        "            vstore(y, yo, acc)" if maximum else
+        "            vstore(y, yo, vmul(acc, vfull(scale[pos])))",
     ]
-    for p in range(width):
-        src += [f"        if pos0 + {p} < positions:",
-                f"            yo = plane * y_plane + (pos0 + {p}) * {lanes}"]
-        src += [f"            vstore(y, yo, a{p})"] if maximum else \
-            [f"            vstore(y, yo, vmul(a{p}, vfull(scale[pos0 + {p}])))"]
-    return compiled("\n".join(src), "pool_tiles", lanes)
+    return compiled("\n".join(src), "pool_windows", lanes)
 
 
 @functools.cache

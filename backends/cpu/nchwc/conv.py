@@ -57,13 +57,10 @@ class Geometry:
         return self.out[0] * self.out[1]
 
 
-def window_geometry(spatial, kernel, strides, dilations, pairs, width: int, step: int,
-                    ceil: bool = False) -> Geometry:
-    out = tuple(output_size(spatial[i], kernel[i], strides[i], dilations[i], pairs[i], ceil)
+def window_geometry(spatial, kernel, strides, dilations, pairs, width: int,
+                    step: int) -> Geometry:
+    out = tuple(output_size(spatial[i], kernel[i], strides[i], dilations[i], pairs[i], False)
                 for i in range(2))
-    extra = [max((o - 1) * s + (k - 1) * d + 1 - (n + p[0] + p[1]), 0) for o, s, k, d, n, p
-             in zip(out, strides, kernel, dilations, spatial, pairs, strict=True)]
-    pairs = [(p[0], p[1] + e) for p, e in zip(pairs, extra, strict=True)]
     hp, wp = (n + p[0] + p[1] for n, p in zip(spatial, pairs, strict=True))
     count = out[0] * out[1]
     tiles = max(-(-count // width), 1)
@@ -82,8 +79,8 @@ def fits_windows(attrs: dict, shape: tuple[int, ...], kernel: tuple[int, int]) -
                > 0 for i in range(2))
 
 
-def padded(x: np.ndarray, pairs, fill: float = 0.0) -> np.ndarray:
-    """``x`` (N, C, H, W[, L]) with ``pairs`` of rows/columns of ``fill`` around its planes."""
+def padded(x: np.ndarray, pairs) -> np.ndarray:
+    """``x`` (N, C, H, W[, L]) with ``pairs`` of rows/columns of zeros around its planes."""
     if not any(a or b for a, b in pairs):
         return np.ascontiguousarray(x)
     (top, bottom), (left, right) = pairs
@@ -93,7 +90,7 @@ def padded(x: np.ndarray, pairs, fill: float = 0.0) -> np.ndarray:
     from hetero.backends.cpu.nchwc import loops
 
     loops.pad_planes(np.ascontiguousarray(x, np.float32).reshape(n * c, h, w * step),
-               out.reshape(n * c, h + top + bottom, -1), top, left * step, np.float32(fill))
+               out.reshape(n * c, h + top + bottom, -1), top, left * step, np.float32(0))
     return out
 
 

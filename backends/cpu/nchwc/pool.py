@@ -4,44 +4,73 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import numpy as np
-from hetero.backends.cpu.nchwc.conv import checked, padded, window_geometry
 from hetero.backends.cpu.nchwc.layout import Blocked
-from hetero.backends.cpu.ops.windows import geometry, reduce_windows
+from hetero.backends.cpu.ops.windows import geometry, output_size, reduce_windows
 
-WIDTH = 8  # positions per tile
+CHUNK = 64  # output positions per work item
+
+
+@dataclass
+class Windows:
+    """Where each output position's window lies in the unpadded input: its first element
+    (``base``, may be before the plane: only in-range taps add to it) and the ranges of
+    kernel rows and columns that fall inside (``taps``: [kh0, kh1, kw0, kw1] per position)."""
+
+    out: tuple[int, int]
+    base: np.ndarray
+    taps: np.ndarray
+    row_step: int  # elements between kernel rows (dilation x width x lanes)
+    col_step: int
+    scale: np.ndarray  # 1 / count per position (averages)
 
 
 def pool(x: Blocked, attrs: dict, maximum: bool) -> Blocked:
-    geo, scale = tables(x.data.shape[2:4], x.lanes, maximum, *sorted(
-        (k, tuple(v) if isinstance(v, list) else v) for k, v in attrs.items()))
-    source = padded(x.data, geo.pairs, -np.inf if maximum else 0.0)
-    planes = x.data.shape[0] * x.data.shape[1]
-    plane = geo.padded[0] * geo.padded[1] * x.lanes
-    checked(source.size, (planes - 1) * plane, int(geo.poff.max()),
-            int(geo.toff.max()) + x.lanes - 1)
     from hetero.backends.cpu.nchwc import codegen
 
-    y = np.empty((*x.data.shape[:2], *geo.out, x.lanes), np.float32)
-    codegen.pool_kernel(x.lanes, WIDTH, maximum)(
-        source.reshape(-1), geo.poff, geo.toff, scale, y.reshape(-1), planes, len(geo.toff),
-        len(geo.poff) // WIDTH, geo.positions, plane, geo.positions * x.lanes)
+    win = windows(x.data.shape[2:4], x.lanes, maximum, *sorted(
+        (k, tuple(v) if isinstance(v, list) else v) for k, v in attrs.items()))
+    planes = x.data.shape[0] * x.data.shape[1]
+    positions = win.out[0] * win.out[1]
+    y = np.empty((*x.data.shape[:2], *win.out, x.lanes), np.float32)
+    codegen.pool_kernel(x.lanes, maximum)(
+        np.ascontiguousarray(x.data).reshape(-1), win.base, win.taps, win.scale,
+        y.reshape(-1), planes, positions, CHUNK, x.data[0, 0].size, positions * x.lanes,
+        win.row_step, win.col_step)
     return Blocked(y, x.channels)
 
 
 @functools.lru_cache(maxsize=256)
-def tables(spatial: tuple[int, int], lanes: int, maximum: bool, *attrs) -> tuple:
-    """(window geometry, 1 / count per position) of a pool over planes of ``spatial``."""
+def windows(spatial: tuple[int, int], lanes: int, maximum: bool, *attrs) -> Windows:
+    """The window table of a pool over planes of ``spatial`` (cached per shape and attrs)."""
     attrs = dict(attrs)
     kernel = tuple(attrs["kernel_shape"])
     ceil = bool(attrs.get("ceil_mode", 0))
     strides, dilations, pairs = geometry(attrs, spatial, kernel)
-    geo = window_geometry(spatial, kernel, strides, dilations, pairs, WIDTH, lanes, ceil)
+    out = tuple(output_size(spatial[i], kernel[i], strides[i], dilations[i], pairs[i], ceil)
+                for i in range(2))
+    spans = [in_range(out[i], kernel[i], strides[i], dilations[i], pairs[i][0], spatial[i])
+             for i in range(2)]
+    (rows, r0, r1), (cols, c0, c1) = spans
+    base = (rows[:, None] * spatial[1] + cols[None, :]).reshape(-1) * lanes
+    taps = np.stack([np.repeat(r0, out[1]), np.repeat(r1, out[1]),
+                     np.tile(c0, out[0]), np.tile(c1, out[0])], axis=1)
     scale = np.empty(1, np.float32) if maximum else reciprocal_counts(
         spatial, kernel, tuple(strides), tuple(dilations), tuple(map(tuple, pairs)), ceil,
-        int(attrs.get("count_include_pad", 0)), len(geo.poff))
-    return geo, scale
+        int(attrs.get("count_include_pad", 0)), out[0] * out[1])
+    return Windows(out, base.astype(np.int64), np.ascontiguousarray(taps, np.int64),
+                   dilations[0] * spatial[1] * lanes, dilations[1] * lanes, scale)
+
+
+def in_range(count: int, k: int, stride: int, dilation: int, before: int, size: int):
+    """Per output index along one axis: the window's first input index (may be negative) and
+    the kernel taps [first, last) whose input index lies in [0, size)."""
+    start = np.arange(count, dtype=np.int64) * stride - before
+    first = np.clip(-(start // dilation), 0, k)
+    last = np.clip((size - 1 - start) // dilation + 1, first, k)
+    return start, first, last
 
 
 def reciprocal_counts(spatial, kernel, strides, dilations, pairs, ceil: bool, include: int,
