@@ -24,7 +24,7 @@ RNG = np.random.default_rng(11)
 LANES = [4, 8, 16]
 
 
-def at_widths(cases: list, ids, other_widths: int = 3) -> list:
+def at_widths(cases: list, ids, other_widths: int = 2) -> list:
     """Every case at this host's width; the first few at the other widths too (each width
     compiles its own kernels, which is most of these tests' time)."""
     return [pytest.param(lanes, case, id=f"{lanes}lanes-{ids(case)}") for lanes in LANES

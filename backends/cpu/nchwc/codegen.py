@@ -14,6 +14,7 @@ import functools
 import itertools
 
 import numba
+import numpy as np
 from hetero.backends.cpu.simd import intrinsics
 
 from hetero.kernel.codegen.pysource import load_python
@@ -22,15 +23,55 @@ LANES_NAME = "LANES"  # the generated code's name for the vector width
 
 
 def names(lanes: int) -> dict:
+    from hetero.backends.cpu.kernels import atomics
+
     v = intrinsics(lanes)
-    return {"prange": numba.prange, "vload": v.load, "vstore": v.store, "vsplat": v.splat,
-            "vfull": v.full, "vfma": v.fma, "vrelu": v.relu, "vmax": v.max, "vadd": v.add,
-            "vmul": v.mul, "vload_lanes": v.load_lanes, "vstore_lanes": v.store_lanes,
+    vector = {f"v{name}": getattr(v, name) for name in (
+        "load", "store", "splat", "full", "fma", "relu", "max", "add", "mul", "load_lanes",
+        "store_lanes")}
+    return {"prange": numba.prange, "atomic_add": atomics()["_atomic_add"], **vector,
             LANES_NAME: lanes}
 
 
 def compiled(source: str, entry: str, lanes: int):
+    source = claimed(source)
     return numba.njit(parallel=True, nogil=True)(load_python(source, entry, names(lanes)))
+
+
+def work() -> tuple[np.ndarray, int]:
+    """The two trailing arguments of every kernel here: fresh claim counters, workers."""
+    workers = numba.get_num_threads()
+    return np.zeros(workers, np.int64), workers
+
+
+def claimed(source: str) -> str:
+    """The kernel's ``for item in prange(total):`` made a shared work list: each worker
+    takes items from its own share first (static order keeps weights in its cache), then
+    from the others' (a core the OS takes away mid-kernel no longer holds up the rest). The
+    kernel gains two arguments, ``claims`` (int64 counters, one per worker, zeroed) and
+    ``workers``."""
+    lines = source.split("\n")
+    at = next(i for i, line in enumerate(lines) if " in prange(" in line)
+    variable = lines[at].split()[1]
+    total = lines[at][lines[at].index("prange(") + len("prange("):lines[at].rindex("):")]
+    header = ["    total = " + total,
+              "    share = (total + workers - 1) // workers",
+              "    for worker in prange(workers):",
+              "        for k in range(workers):",
+              "            owner = (worker + k) % workers",
+              "            end = min(total, (owner + 1) * share)",
+              "            while True:",
+              f"                {variable} = owner * share + atomic_add(claims, owner, 1)",
+              f"                if {variable} >= end:",
+              "                    break"]
+    body = ["        " + line if line.strip() else line for line in lines[at + 1:]]
+    signature = lines[0].replace("):", ", claims, workers):", 1) if lines[0].endswith("):") \
+        else lines[0]
+    definition = [signature, *lines[1:at]]
+    if not lines[0].endswith("):"):  # a signature over several lines: its last line closes
+        close = next(i for i, line in enumerate(definition) if line.endswith("):"))
+        definition[close] = definition[close][:-2] + ", claims, workers):"
+    return "\n".join([*definition, *header, *body])
 
 
 def unrolled(template: str, indent: int, **ranges: int) -> list[str]:
