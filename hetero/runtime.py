@@ -54,6 +54,9 @@ class Plan:
     resident: dict[tuple[str, str], Any]  # constants already on the devices that read them
     last_run: list[NodeTime] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self.reads = self.graph.consumers()  # counted once: each run frees by a copy of it
+
     @property
     def placement(self) -> dict[str, str]:
         """{node name: device id}"""
@@ -65,7 +68,7 @@ class Plan:
         env: dict[tuple[str, str], Any] = dict(self.resident)  # (value, device) -> buffer
         for name, array in self.check_feeds(feeds).items():
             env[name, HOST] = array
-        remaining = self.graph.consumers()
+        remaining = dict(self.reads)
         times = []
         for step in self.steps:
             if step.kind == "transfer":
