@@ -20,6 +20,9 @@ from hetero.backends.cpu.simd import intrinsics
 from hetero.kernel.codegen.pysource import load_python
 
 LANES_NAME = "LANES"  # the generated code's name for the vector width
+CLAIMS_PER_SHARE = 32  # a worker claims its share in about this many atomic steps
+CLAIM_STRIDE = 16  # int64s between two workers' claim counters: 128 bytes, so no two share a
+#                    cache line (one shared line made every claim a transfer between cores)
 
 
 def names(lanes: int) -> dict:
@@ -41,30 +44,33 @@ def compiled(source: str, entry: str, lanes: int):
 def work() -> tuple[np.ndarray, int]:
     """The two trailing arguments of every kernel here: fresh claim counters, workers."""
     workers = numba.get_num_threads()
-    return np.zeros(workers, np.int64), workers
+    return np.zeros(workers * CLAIM_STRIDE, np.int64), workers
 
 
 def claimed(source: str) -> str:
     """The kernel's ``for item in prange(total):`` made a shared work list: each worker
     takes items from its own share first (static order keeps weights in its cache), then
-    from the others' (a core the OS takes away mid-kernel no longer holds up the rest). The
-    kernel gains two arguments, ``claims`` (int64 counters, one per worker, zeroed) and
-    ``workers``."""
+    from the others' (a core the OS takes away mid-kernel no longer holds up the rest),
+    ``grain`` items per atomic claim. The kernel gains two arguments, ``claims`` (int64
+    counters, one per worker, ``CLAIM_STRIDE`` apart, zeroed) and ``workers``."""
     lines = source.split("\n")
     at = next(i for i, line in enumerate(lines) if " in prange(" in line)
     variable = lines[at].split()[1]
     total = lines[at][lines[at].index("prange(") + len("prange("):lines[at].rindex("):")]
     header = ["    total = " + total,
               "    share = (total + workers - 1) // workers",
+              f"    grain = max(1, share // {CLAIMS_PER_SHARE})",
               "    for worker in prange(workers):",
               "        for k in range(workers):",
               "            owner = (worker + k) % workers",
               "            end = min(total, (owner + 1) * share)",
               "            while True:",
-              f"                {variable} = owner * share + atomic_add(claims, owner, 1)",
-              f"                if {variable} >= end:",
-              "                    break"]
-    body = ["        " + line if line.strip() else line for line in lines[at + 1:]]
+              f"                first = owner * share + atomic_add(claims, owner * "
+              f"{CLAIM_STRIDE}, grain)",
+              "                if first >= end:",
+              "                    break",
+              f"                for {variable} in range(first, min(first + grain, end)):"]
+    body = ["            " + line if line.strip() else line for line in lines[at + 1:]]
     signature = lines[0].replace("):", ", claims, workers):", 1) if lines[0].endswith("):") \
         else lines[0]
     definition = [signature, *lines[1:at]]
