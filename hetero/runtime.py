@@ -44,6 +44,59 @@ class NodeTime:
     ms: float  # measured wall clock around the node's run
 
 
+@dataclass(frozen=True)
+class Dispatch:
+    """One node step resolved at compile time (its buffers' keys, what dies after it), so
+    a run does little Python per node: every line here runs against caches the previous
+    node's kernel has just flushed."""
+
+    step: Step
+    device: Device
+    prepared: Any
+    inputs: tuple[tuple[str, tuple[str, str]], ...]  # (input name, env key)
+    outputs: tuple[tuple[str, str] | None, ...]  # env keys, None for an omitted output
+    frees: tuple[tuple[str, str], ...]  # env keys no later step reads
+
+    def run(self, env: dict) -> NodeTime:
+        inputs = {name: env[key] for name, key in self.inputs}
+        start = time.perf_counter()
+        outputs = self.device.impl.run_node(self.device, self.prepared, inputs)
+        elapsed = (time.perf_counter() - start) * 1e3
+        for key, value in zip(self.outputs, outputs, strict=False):
+            if key is not None:
+                env[key] = value
+        for key in self.frees:
+            env.pop(key, None)
+        node = self.step.node
+        return NodeTime(node.name, node.op_type, self.step.device, self.step.tier, elapsed)
+
+
+def dispatches(plan: Plan) -> list[Dispatch | None]:
+    """A Dispatch per node step (None for transfers); a value is freed, wherever copies of
+    it live, after its last reader (graph outputs never)."""
+    last: dict[str, int] = {}
+    for index, step in enumerate(plan.steps):
+        if step.node is not None:
+            for name in step.node.inputs + step.node.outer:
+                last[name] = index
+    kept = {out.name for out in plan.graph.outputs}
+    places = (HOST, *plan.devices)
+    calls: list[Dispatch | None] = []
+    for index, step in enumerate(plan.steps):
+        node = step.node
+        if node is None:
+            calls.append(None)
+            continue
+        names = list(dict.fromkeys(n for n in [*node.inputs, *node.outer] if n))
+        dying = [n for n in names if last[n] == index and n not in kept]
+        calls.append(Dispatch(
+            step, plan.devices[step.device], plan.prepared[node.name],
+            tuple((n, (n, step.device)) for n in names),
+            tuple((n, step.device) if n else None for n in node.outputs),
+            tuple((n, where) for n in dying for where in places)))
+    return calls
+
+
 @dataclass
 class Plan:
     graph: Graph
@@ -55,7 +108,7 @@ class Plan:
     last_run: list[NodeTime] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.reads = self.graph.consumers()  # counted once: each run frees by a copy of it
+        self.calls = dispatches(self)
 
     @property
     def placement(self) -> dict[str, str]:
@@ -68,33 +121,15 @@ class Plan:
         env: dict[tuple[str, str], Any] = dict(self.resident)  # (value, device) -> buffer
         for name, array in self.check_feeds(feeds).items():
             env[name, HOST] = array
-        remaining = dict(self.reads)
         times = []
-        for step in self.steps:
-            if step.kind == "transfer":
+        for step, call in zip(self.steps, self.calls, strict=True):
+            if call is None:
                 env[step.value, step.device] = self.transfer(env[step.value, step.source],
                                                              step.source, step.device)
-                continue
-            times.append(self.run_node(step, env, remaining))
+            else:
+                times.append(call.run(env))
         self.last_run = times
         return {out.name: env[out.name, HOST] for out in self.graph.outputs}
-
-    def run_node(self, step: Step, env: dict, remaining: dict[str, int]) -> NodeTime:
-        node, device = step.node, self.devices[step.device]
-        assert node is not None
-        inputs = {n: env[n, step.device] for n in [*node.inputs, *node.outer] if n}
-        start = time.perf_counter()
-        outputs = device.impl.run_node(device, self.prepared[node.name], inputs)
-        elapsed = (time.perf_counter() - start) * 1e3
-        for name, value in zip(node.outputs, outputs, strict=False):
-            if name:
-                env[name, step.device] = value
-        for name in inputs:  # free what no later node reads, wherever copies of it live
-            remaining[name] -= 1
-            if remaining[name] == 0:
-                for where in (HOST, *self.devices):
-                    env.pop((name, where), None)
-        return NodeTime(node.name, node.op_type, step.device, step.tier, elapsed)
 
     def transfer(self, value: Any, source: str, target: str) -> Any:
         if not hasattr(value, "dtype"):
