@@ -8,7 +8,7 @@ import numba
 import numpy as np
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True)
 def to_blocked(x, out):  # (N, C, S) -> (N, Cb, S, L); padding lanes zeroed
     n_batch, channels, size = x.shape
     n_blocks, lanes = out.shape[1], out.shape[3]
@@ -20,7 +20,7 @@ def to_blocked(x, out):  # (N, C, S) -> (N, Cb, S, L); padding lanes zeroed
                 out[n, cb, s, lane] = x[n, c, s] if c < channels else 0.0
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True)
 def to_plain(data, out):  # (N, Cb, S, L) -> (N, C, S)
     n_batch, channels, size = out.shape
     lanes = data.shape[3]
@@ -31,7 +31,7 @@ def to_plain(data, out):  # (N, Cb, S, L) -> (N, C, S)
             out[n, c, s] = data[n, cb, s, lane]
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True)
 def pad_planes(src, dst, top, left, fill):
     """dst[p] = src[p] framed by ``fill``: one pass over the output, planes in parallel."""
     planes, rows, cols = src.shape
@@ -46,7 +46,7 @@ def pad_planes(src, dst, top, left, fill):
                 dst[p, r, :width] = fill
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True)
 def lrn_rows(x, y, before, after, scale, bias, beta):
     """y = x / (bias + scale * (sum of squares over the channel window)) ** beta, one
     (image, channel) row per work item; beta 0.75, the usual, through square roots."""
@@ -66,7 +66,7 @@ def lrn_rows(x, y, before, after, scale, bias, beta):
                 y[n, c, s] = x[n, c, s] * t ** -beta
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True)
 def gather_channels(src, dst, offsets):
     """dst[n, b, s, l] = src[n].flat[offsets[b * L + l] + s * L]: a channel permutation of
     blocked (N, Cb, S, L) data, ``offsets`` the source channels' first elements (padding
@@ -81,7 +81,7 @@ def gather_channels(src, dst, offsets):
                 dst[n, block, s, lane] = flat[n, first[lane] + s * lanes]
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True)
 def reduce_planes(x, out, maximum):
     """out[p] = the max (or the mean) of x[p, s] over s, per lane: global pooling of blocked
     planes (P, S, L). The mean sums in float64, as NumPy's float32 mean nearly does."""
