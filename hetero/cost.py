@@ -1,0 +1,191 @@
+"""The cost model: time and energy of each (node, device) and of each transfer.
+
+Time starts from a roofline of the device's profile (flops over its peak for the dtype, bytes
+over its memory bandwidth, plus launch overhead) and is replaced by measured history where the
+same (op, shapes, dtype, device) ran before, or by a regression over that history for sizes not
+seen yet (StarPU's approach). Energy of a placement is active power x busy time per device,
+idle power of every powered device over the makespan (without it a scheduler piles everything
+onto the most frugal unit) and energy per byte of every transfer. Every estimate says whether
+it was measured or modeled.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hetero.cache import cache_dir, content_key, read_json, write_json
+from hetero.device import Device
+from hetero.queue import Work
+
+#: com.hetero fused ops cost what the op they extend costs (the fused tail is elementwise)
+FUSED_BASE = {"FusedConv": "Conv", "FusedGemm": "Gemm",
+              "FusedBatchNormalization": "BatchNormalization", "ChannelShuffle": "Transpose"}
+SAMPLES_KEPT = 16  # measured times kept per key: enough for a median, bounded on disk
+MIN_FIT_POINTS = 3  # distinct sizes of one (op, device) before a regression is trusted
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Time of one node or transfer, and where the figure came from."""
+
+    ms: float
+    source: str  # "measured: …" or "modeled: …"
+
+    @property
+    def measured(self) -> bool:
+        return self.source.startswith("measured")
+
+
+def node_work(node: Any, graph: Any) -> Work:
+    """Flops and bytes of ``node`` from the op library's cost formula; ops without one are
+    costed as memory-bound: every input read once, every output written once."""
+    from hetero import kernels
+
+    infos = [tensor_info(graph, name) for name in node.inputs]
+    outputs = [tensor_info(graph, name) for name in node.outputs]
+    dtype = next((t.dtype for t in infos + outputs if t is not None), "float32")
+    op = kernels.OPS.get(FUSED_BASE.get(node.op_type, node.op_type))
+    known = [t for t in infos if t is not None]
+    if op is not None and known and len(known) == sum(1 for n in node.inputs if n):
+        try:
+            cost = op.cost(known, node.attrs)
+            return Work(flops=cost.flops, bytes=cost.bytes, dtype=dtype)
+        except Exception:  # noqa: BLE001 - a formula that cannot read these attrs: fall back
+            pass
+    moved = sum(nbytes(t) for t in infos + outputs if t is not None)
+    elements = sum(numel(t.shape) for t in outputs if t is not None)
+    return Work(flops=float(elements), bytes=float(moved), dtype=dtype)
+
+
+def tensor_info(graph: Any, name: str) -> Any:
+    """The op library's TensorInfo of a value (symbolic dimensions as 1), None if unknown."""
+    from hetero.kernels.base import TensorInfo
+
+    if not name:
+        return None
+    if name in graph.constants:
+        value = np.asarray(graph.constants[name])
+        return TensorInfo(tuple(value.shape), value.dtype.name)
+    info = graph.values.get(name)
+    if info is None or info.dtype is None or info.shape is None:
+        return None
+    shape = tuple(d if isinstance(d, int) and d > 0 else 1 for d in info.shape)
+    return TensorInfo(shape, np.dtype(info.dtype).name)
+
+
+def numel(shape: tuple[int, ...]) -> int:
+    return int(np.prod(shape, dtype=np.int64))
+
+
+def nbytes(info: Any) -> int:
+    return numel(info.shape) * np.dtype(info.dtype).itemsize
+
+
+def history_key(op: str, shapes: list, dtype: str, device: Device) -> str:
+    """Measured times are per device model (its profile), not per device index."""
+    return content_key(op, shapes, dtype, device.backend, device.profile.name)
+
+
+class History:
+    """Measured node times on disk (JSON, ``$HETERO_CACHE_DIR/history.json``): samples per
+    (op, shapes, dtype, device profile), and the sizes needed to fit unseen shapes."""
+
+    def __init__(self, path: Path | None = None):
+        self.path = path or cache_dir() / "history.json"
+        self._lock = threading.Lock()
+        self._entries: dict[str, dict[str, Any]] = (read_json(self.path) or {}).get(
+            "entries", {})
+
+    def record(self, key: str, op: str, device: Device, work: Work, ms: float) -> None:
+        with self._lock:
+            entry = self._entries.setdefault(key, {
+                "op": op, "device": f"{device.backend}/{device.profile.name}",
+                "flops": work.flops, "bytes": work.bytes, "ms": []})
+            entry["ms"] = [*entry["ms"], float(ms)][-SAMPLES_KEPT:]
+
+    def save(self) -> None:
+        with self._lock:
+            write_json(self.path, {"format": 1, "entries": self._entries})
+
+    def exact(self, key: str) -> Estimate | None:
+        entry = self._entries.get(key)
+        if not entry or not entry["ms"]:
+            return None
+        runs = len(entry["ms"])
+        return Estimate(float(np.median(entry["ms"])),
+                        f"measured: median of {runs} run{'s' * (runs != 1)} of this op, shape "
+                        f"and device")
+
+    def fitted(self, op: str, device: Device, work: Work) -> Estimate | None:
+        """ms = a + b * flops + c * bytes over this op's measured sizes on this device model
+        (non-negative terms); None until ``MIN_FIT_POINTS`` distinct sizes exist."""
+        name = f"{device.backend}/{device.profile.name}"
+        points = [(e["flops"], e["bytes"], float(np.median(e["ms"])))
+                  for e in self._entries.values() if e["op"] == op and e["device"] == name
+                  and e["ms"]]
+        if len({(f, b) for f, b, _ in points}) < MIN_FIT_POINTS:
+            return None
+        a = np.array([[1.0, f, b] for f, b, _ in points])
+        y = np.array([ms for _, _, ms in points])
+        coef = np.clip(np.linalg.lstsq(a, y, rcond=None)[0], 0.0, None)
+        ms = float(coef @ [1.0, work.flops, work.bytes])
+        return Estimate(ms, f"modeled: regression over {len(points)} measured sizes of {op} on "
+                            f"{name}")
+
+
+class CostModel:
+    """Estimates for one set of devices: per node, per transfer, and a placement's energy."""
+
+    def __init__(self, history: History | None = None):
+        self.history = history
+
+    def node(self, node: Any, graph: Any, device: Device) -> Estimate:
+        work = node_work(node, graph)
+        if self.history is not None:
+            shapes = [list(t.shape) if t else None
+                      for t in (tensor_info(graph, n) for n in node.inputs)]
+            found = self.history.exact(history_key(node.op_type, shapes, work.dtype, device)) \
+                or self.history.fitted(node.op_type, device, work)
+            if found is not None:
+                return found
+        return roofline(device, work)
+
+    def transfer(self, nbytes: float, source: Device | None, target: Device | None
+                 ) -> tuple[Estimate, float]:
+        """(time, energy in mJ) to move ``nbytes`` between two devices' memories (None: the
+        host). Data crosses each device's link to the host; devices on the host's memory,
+        or on a zero-copy link, cost nothing to reach."""
+        ms = mj = 0.0
+        if source is target:
+            return Estimate(0.0, "modeled: same memory"), 0.0
+        for device in (source, target):
+            link = device.link if device is not None else None
+            if link is None or link.zero_copy:
+                continue
+            ms += link.transfer_s(nbytes) * 1e3
+            mj += nbytes * link.energy_nj_per_byte * 1e-6
+        return Estimate(ms, "modeled: link presets of the catalogue"), mj
+
+
+def roofline(device: Device, work: Work) -> Estimate:
+    """The profile's roofline: the slower of compute and memory, plus launch overhead."""
+    profile = device.profile
+    dtype = work.dtype if work.dtype in profile.peak_gflops else "float32"
+    ms = profile.roofline_s(work.flops, work.bytes, dtype) * 1e3
+    return Estimate(ms, f"modeled: roofline of profile {profile.name!r}")
+
+
+def energy_mj(busy_ms: dict[Device, float], makespan_ms: float, transfer_mj: float = 0.0
+              ) -> float:
+    """Energy of a schedule: each device's active power while busy, its idle power for the
+    rest of the makespan (every device given is powered), and the transfers' energy."""
+    total = transfer_mj
+    for device, busy in busy_ms.items():
+        p = device.profile
+        total += p.active_w * busy + p.idle_w * max(makespan_ms - busy, 0.0)
+    return total  # W x ms = mJ
