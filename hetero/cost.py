@@ -146,6 +146,9 @@ class CostModel:
 
     def node(self, node: Any, graph: Any, device: Device) -> Estimate:
         work = node_work(node, graph)
+        given = plugin_estimate(node, graph, device, work)
+        if given is not None:
+            return given
         if self.history is not None:
             shapes = [list(t.shape) if t else None
                       for t in (tensor_info(graph, n) for n in node.inputs)]
@@ -170,6 +173,24 @@ class CostModel:
             ms += link.transfer_s(nbytes) * 1e3
             mj += nbytes * link.energy_nj_per_byte * 1e-6
         return Estimate(ms, "modeled: link presets of the catalogue"), mj
+
+
+def plugin_estimate(node: Any, graph: Any, device: Device, work: Work) -> Estimate | None:
+    """The first estimate a plugin's ``hetero_estimate`` gives; a malformed one is a plugin
+    error (listed by ``hetero.plugin_errors()``) and skipped."""
+    from hetero.discovery import default_registry
+    from hetero.errors import PluginError
+
+    plugins = default_registry().plugins
+    for name, found in plugins.call_each("hetero_estimate", node=node, graph=graph,
+                                         device=device, work=work):
+        if isinstance(found, Estimate) and found.ms >= 0 and \
+                found.source.startswith(("measured", "modeled")):
+            return found
+        plugins.errors.append(PluginError(
+            name, "hetero_estimate", f"returned {found!r}; expected hetero.cost.Estimate(ms >= "
+            "0, source='measured: …' or 'modeled: …')"))
+    return None
 
 
 def roofline(device: Device, work: Work) -> Estimate:

@@ -30,8 +30,11 @@ import pluggy
 if TYPE_CHECKING:
     from hetero.backend import Backend
     from hetero.catalogue import LinkProfile
-    from hetero.device import DeviceProfile
+    from hetero.cost import Estimate
+    from hetero.device import Device, DeviceProfile
     from hetero.discovery import DeviceEvent
+    from hetero.graph.ir import Graph, Node
+    from hetero.queue import Work
 
 PROJECT = "hetero"
 #: The plugin-API version this hetero provides. Bumped only on incompatible hook changes.
@@ -76,4 +79,16 @@ def hetero_device_event(event: DeviceEvent) -> None:
     ``event.kind`` is "added" or "removed", ``event.device`` the device and ``event.generation``
     the registry's generation counter after the change. Called synchronously after the registry
     has changed; exceptions are reported as plugin errors and never undo the change.
+    """
+
+
+@hookspec(firstresult=True)
+def hetero_estimate(node: Node, graph: Graph, device: Device, work: Work) -> Estimate | None:
+    """Return a :class:`hetero.cost.Estimate` for running ``node`` on ``device``, or None to
+    leave it to hetero's cost model (measured history, else the profile's roofline).
+
+    ``work`` holds the flops and bytes hetero derived for the node. The first plugin (in
+    registration order) that returns an estimate wins; its ``source`` must say "measured: …"
+    or "modeled: …", and it is shown as given in plans. A plugin that raises or returns
+    something else is reported as a plugin error and ignored for that node.
     """

@@ -9,6 +9,8 @@ from onnx import TensorProto, helper, numpy_helper
 import hetero
 from hetero.cost import CostModel, History, energy_mj, history_key, node_work, tensor_info
 
+pytestmark = pytest.mark.usefixtures("registry")  # simulated devices attach to a fresh one
+
 
 def conv_graph(channels: int = 16, size: int = 32):
     """x (1, C, S, S) -> Conv 3x3 (C -> C) -> Relu."""
@@ -96,3 +98,31 @@ def test_idle_power_of_every_powered_device_counts_over_the_makespan():
     assert busy_only == pytest.approx(15.0 * 10.0)  # NX active 15 W for 10 ms
     with_idle = energy_mj({jetson: 10.0, a100: 0.0}, 10.0, transfer_mj=1.0)
     assert with_idle == pytest.approx(150.0 + 50.0 * 10.0 + 1.0)  # the A100 idles at 50 W
+
+
+ESTIMATOR = """
+import hetero
+from hetero.cost import Estimate
+
+HETERO_PLUGIN_API = 1
+
+@hetero.hookimpl
+def hetero_estimate(node, graph, device, work):
+    if node.op_type == "Conv":
+        return Estimate(work.flops / 1e9, "measured: vendor profiler")
+    if node.op_type == "Relu":
+        return "fast"  # malformed: an error, and hetero's own estimate is used
+"""
+
+
+def test_a_plugin_can_override_any_estimate(install_plugin, make_registry):
+    install_plugin("hetero-estimator", "estimator", ESTIMATOR)
+    make_registry({})
+    graph = conv_graph()
+    device = hetero.sim.attach("a100")
+    conv, relu = (CostModel().node(n, graph, device) for n in graph.nodes)
+    assert conv.source == "measured: vendor profiler"
+    assert conv.ms == pytest.approx(node_work(graph.nodes[0], graph).flops / 1e9)
+    assert relu.source.startswith("modeled: roofline")
+    assert any(e.plugin == "estimator" and "expected hetero.cost.Estimate" in str(e)
+               for e in hetero.plugin_errors())
