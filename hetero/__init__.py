@@ -64,6 +64,7 @@ from hetero.kernel.language import (
 from hetero.queue import Event, Queue, Work
 from hetero.runtime import Plan, compile  # noqa: A004 - hetero.compile is the public name
 from hetero.selector import Selector
+from hetero.timeline import PlanEstimate, evaluate
 
 __version__ = "0.1.0"
 
@@ -116,6 +117,8 @@ __all__ = [
     "Model",
     "Plan",
     "compile",
+    "evaluate",
+    "PlanEstimate",
     "load",
     "Array", "Backend", "Kernel", "atomic_add", "barrier", "bool_", "ceil", "cos", "erf", "exp",
     "exp2", "fabs", "float16", "float32", "float64", "floor", "fma", "func", "global_id",

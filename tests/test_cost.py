@@ -8,6 +8,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import hetero
 from hetero.cost import CostModel, History, energy_mj, history_key, node_work, tensor_info
+from hetero.timeline import evaluate, simulate
 
 pytestmark = pytest.mark.usefixtures("registry")  # simulated devices attach to a fresh one
 
@@ -126,3 +127,78 @@ def test_a_plugin_can_override_any_estimate(install_plugin, make_registry):
     assert relu.source.startswith("modeled: roofline")
     assert any(e.plugin == "estimator" and "expected hetero.cost.Estimate" in str(e)
                for e in hetero.plugin_errors())
+
+
+# -- timelines: a placement played out under the cost model -----------------------------------
+def branches_graph():
+    return hetero.load(branches_graph_model()).graph()
+
+
+def branches_graph_model():
+    """x -> Conv a, x -> Conv b (independent branches) -> Add -> z."""
+    w = numpy_helper.from_array(np.ones((16, 16, 3, 3), np.float32), "w")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["a"], name="a", pads=[1, 1, 1, 1]),
+             helper.make_node("Conv", ["x", "w"], ["b"], name="b", pads=[1, 1, 1, 1]),
+             helper.make_node("Add", ["a", "b"], ["z"], name="add")]
+    value = [1, 16, 64, 64]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", 1, value)],
+                              [helper.make_tensor_value_info("z", 1, value)], [w])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_one_device_runs_its_nodes_back_to_back():
+    graph = branches_graph()
+    board = hetero.sim.attach("jetson-xavier-nx-gpu", link="shared")
+    devices = {board.id: board}
+    got = simulate(graph, dict.fromkeys(["a", "b", "add"], board.id), devices)
+    each = [CostModel().node(n, graph, board).ms for n in graph.nodes]
+    assert got.latency_ms == pytest.approx(sum(each))  # zero-copy in and out
+    assert got.transfer_bytes == 0
+    assert got.energy_mj == pytest.approx(15.0 * sum(each))  # NX active 15 W throughout
+    assert [s.name for s in got.spans] == ["a", "b", "add"]
+
+
+def test_a_split_pays_the_link_and_overlaps_the_branches():
+    graph = branches_graph()
+    board = hetero.sim.attach("jetson-xavier-nx-gpu", link="shared")
+    remote = hetero.sim.attach("a100", link="5g")
+    devices = {board.id: board, remote.id: remote}
+    got = simulate(graph, {"a": board.id, "b": remote.id, "add": board.id}, devices)
+    size = 16 * 64 * 64 * 4
+    assert got.transfer_bytes == 2 * size  # x up to the A100, b back down
+    link = remote.link
+    hop = link.latency_ms + size / (link.bandwidth_gbs * 1e9) * 1e3
+    model = CostModel()
+    a, b, add = (model.node(n, graph, d) for n, d in zip(graph.nodes, [board, remote, board],
+                                                           strict=True))
+    assert got.latency_ms == pytest.approx(max(a.ms, 2 * hop + b.ms) + add.ms)
+    transfers = [s for s in got.spans if s.kind == "transfer"]
+    assert [t.device for t in transfers] == ["host->" + remote.id, remote.id + "->" + board.id]
+    radio = 2 * size * link.energy_nj_per_byte * 1e-6
+    busy = {board: a.ms + add.ms, remote: b.ms}
+    assert got.energy_mj == pytest.approx(energy_mj(busy, got.latency_ms, radio))
+
+
+def test_objectives_are_energy_latency_and_their_product():
+    graph = branches_graph()
+    board = hetero.sim.attach("jetson-xavier-nx-gpu", link="shared")
+    got = simulate(graph, dict.fromkeys(["a", "b", "add"], board.id), {board.id: board})
+    assert got.score("edp") == pytest.approx(got.energy_mj * got.latency_ms)
+    assert got.score("latency") == got.latency_ms
+    with pytest.raises(ValueError, match="choose one of energy, latency, edp"):
+        got.score("power")
+
+
+def test_evaluate_scores_any_placement_and_refuses_incomplete_ones():
+    model = hetero.load(branches_graph_model())
+    board = hetero.sim.attach("jetson-xavier-nx-gpu", link="shared")
+    remote = hetero.sim.attach("a100", link="5g")
+    devices = [board, remote]
+    local = evaluate(model, dict.fromkeys(["a", "b", "add"], board.id), devices, "edp")
+    split = evaluate(model, {"a": board.id, "b": remote.id, "add": board.id}, devices, "edp")
+    assert local.value == pytest.approx(local.energy_mj * local.latency_ms)
+    assert split.transfer_bytes > 0 == local.transfer_bytes
+    with pytest.raises(hetero.UnsupportedOp, match="1 node.s. unplaced, e.g. add"):
+        evaluate(model, {"a": board.id, "b": board.id}, devices)
+    with pytest.raises(hetero.UnsupportedOp, match="device.s. cuda:9 not among"):
+        evaluate(model, {"a": board.id, "b": board.id, "add": "cuda:9"}, devices)
