@@ -1,0 +1,156 @@
+"""Placement searches over general graphs, every candidate scored by ``hetero.timeline``:
+the two baselines hetero is measured against, exhaustive search where the problem is small
+enough to enumerate, and a deterministic local search for the rest.
+
+A placement that breaks a cap (latency, energy) always ranks after every one that keeps it,
+and among those by how far it breaks it: a search that cannot meet the caps still ends on
+the closest placement, whose figures ``PlanInfeasible`` can then report.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from hetero.cost import CostModel
+from hetero.device import Device
+from hetero.timeline import PlanEstimate, checked_objective, simulate
+
+ENUMERATION_LIMIT = 20_000  # placements exhaustive search may score
+
+
+@dataclass(frozen=True)
+class Goal:
+    """What a search minimises, and the caps a placement must keep."""
+
+    objective: str = "energy"
+    max_latency_ms: float | None = None
+    max_energy_mj: float | None = None
+
+    def __post_init__(self) -> None:
+        checked_objective(self.objective)
+
+    def excess(self, estimate: PlanEstimate) -> float:
+        """How far ``estimate`` breaks the caps, relative to each cap (0: keeps them)."""
+        over = 0.0
+        if self.max_latency_ms is not None:
+            over += max(estimate.latency_ms / self.max_latency_ms - 1.0, 0.0)
+        if self.max_energy_mj is not None:
+            over += max(estimate.energy_mj / self.max_energy_mj - 1.0, 0.0)
+        return over
+
+    def rank(self, estimate: PlanEstimate) -> tuple[float, float]:
+        return self.excess(estimate), estimate.score(self.objective)
+
+
+@dataclass
+class Found:
+    placement: dict[str, str]
+    estimate: PlanEstimate
+    how: str  # which search produced it, for the plan's report
+
+
+class Scorer:
+    """Scores placements of one graph on one set of devices, remembering each it has seen."""
+
+    def __init__(self, graph: Any, devices: dict[str, Device], goal: Goal,
+                 model: CostModel | None = None):
+        self.graph, self.devices, self.goal = graph, devices, goal
+        self.model = model or CostModel()
+        self.seen: dict[tuple[str, ...], PlanEstimate] = {}
+        self.names = [n.name for n in graph.nodes]
+
+    def __call__(self, placement: dict[str, str]) -> PlanEstimate:
+        key = tuple(placement[n] for n in self.names)
+        if key not in self.seen:
+            self.seen[key] = simulate(self.graph, placement, self.devices, self.model)
+        return self.seen[key]
+
+    def found(self, placement: dict[str, str], how: str) -> Found:
+        return Found(dict(placement), self(placement), how)
+
+    def better(self, a: Found | None, b: Found) -> Found:
+        return b if a is None or self.goal.rank(b.estimate) < self.goal.rank(a.estimate) else a
+
+
+def best_single_device(score: Scorer, candidates: dict[str, list[str]]) -> Found | None:
+    """Baseline: the best device that can run every node alone (None if none can)."""
+    best = None
+    for device in score.devices:
+        if all(device in candidates[n] for n in score.names):
+            best = score.better(best, score.found(dict.fromkeys(score.names, device),
+                                                  f"best single device ({device})"))
+    return best
+
+
+def priority_greedy(score: Scorer, candidates: dict[str, list[str]]) -> Found:
+    """Baseline: each node on the first device, in the caller's order, that supports it (what
+    ONNX Runtime's and OpenVINO HETERO's device priorities do)."""
+    order = list(score.devices)
+    placement = {n: min(candidates[n], key=order.index) for n in score.names}
+    return score.found(placement, "priority order")
+
+
+def exhaustive(score: Scorer, candidates: dict[str, list[str]]) -> Found | None:
+    """Every placement, if there are at most ``ENUMERATION_LIMIT``; else None."""
+    if math.prod(len(candidates[n]) for n in score.names) > ENUMERATION_LIMIT:
+        return None
+    best = None
+    for combo in itertools.product(*(candidates[n] for n in score.names)):
+        best = score.better(best, score.found(dict(zip(score.names, combo, strict=True)),
+                                              "exhaustive search (optimal)"))
+    return best
+
+
+def local_search(score: Scorer, candidates: dict[str, list[str]], start: Found,
+                 max_sweeps: int = 20) -> Found:
+    """From ``start``, move one node, or a run of consecutive nodes, to another device while
+    that improves the rank; sweeps in graph order until one changes nothing."""
+    best = start
+    groups = [score.names[i:j] for i, j in segments(len(score.names))] + \
+        neighbourhoods(score.graph)
+    for _ in range(max_sweeps):
+        improved = False
+        for names in groups:
+            for device in score.devices:
+                if all(best.placement[n] == device for n in names) or \
+                        any(device not in candidates[n] for n in names):
+                    continue
+                trial = {**best.placement, **dict.fromkeys(names, device)}
+                chosen = score.better(best, score.found(trial, "local search"))
+                improved, best = improved or chosen is not best, chosen
+        if not improved:
+            break
+    return best
+
+
+def neighbourhoods(graph: Any) -> list[list[str]]:
+    """Each node with the nodes that produce its inputs, and with the nodes that read its
+    outputs: on a graph with branches these are the moves consecutive runs miss."""
+    producer = {out: node.name for node in graph.nodes for out in node.outputs if out}
+    readers: dict[str, list[str]] = {}
+    for node in graph.nodes:
+        for name in node.inputs:
+            if name in producer:
+                readers.setdefault(producer[name], []).append(node.name)
+    groups = []
+    for node in graph.nodes:
+        before = [producer[n] for n in node.inputs if n in producer]
+        for group in ([*before, node.name], [node.name, *readers.get(node.name, [])]):
+            unique = list(dict.fromkeys(group))
+            if len(unique) > 1:
+                groups.append(unique)
+    return groups
+
+
+def segments(count: int, longest: int = 8) -> list[tuple[int, int]]:
+    """Runs of 1, 2, 4, … up to ``longest`` consecutive nodes: single moves, then the splits
+    that only pay off when neighbours move together (a transfer saved at each end)."""
+    lengths = [n for n in (1, 2, 4, 8) if n <= min(longest, count)]
+    return [(i, i + n) for n in lengths for i in range(count - n + 1)]
+
+
+__all__ = ["Found", "Goal", "Scorer", "best_single_device", "exhaustive", "local_search",
+           "priority_greedy"]
