@@ -143,8 +143,18 @@ class CostModel:
 
     def __init__(self, history: History | None = None):
         self.history = history
+        # searches ask the same many times; the node is kept so its id is not reused
+        self._known: dict[tuple[int, str], tuple[Any, Estimate]] = {}
 
     def node(self, node: Any, graph: Any, device: Device) -> Estimate:
+        """Computed once per (node, device) for this model's lifetime: history recorded
+        later reaches the next CostModel, as a plan is compiled."""
+        key = (id(node), device.id)
+        if key not in self._known:
+            self._known[key] = node, self.estimate(node, graph, device)
+        return self._known[key][1]
+
+    def estimate(self, node: Any, graph: Any, device: Device) -> Estimate:
         work = node_work(node, graph)
         given = plugin_estimate(node, graph, device, work)
         if given is not None:

@@ -16,9 +16,10 @@ from typing import Any
 
 from hetero.cost import CostModel
 from hetero.device import Device
-from hetero.timeline import PlanEstimate, checked_objective, simulate
+from hetero.timeline import PlanEstimate, Timeline, checked_objective, simulate
 
 ENUMERATION_LIMIT = 20_000  # placements exhaustive search may score
+LOCAL_SEARCH_LIMIT = 300  # nodes up to which local search refines (its sweeps are quadratic)
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,49 @@ def exhaustive(score: Scorer, candidates: dict[str, list[str]]) -> Found | None:
     return best
 
 
+def list_schedule(score: Scorer, candidates: dict[str, list[str]]) -> Found:
+    """HEFT-style list scheduling refined for energy: nodes in graph order, each on the
+    device where the objective grows least given the nodes already placed (a device's
+    idle power is charged for every ms the makespan grows)."""
+    timeline = Timeline(score.graph, score.devices, score.model)
+    idle = sum(d.profile.idle_w for d in score.devices.values())
+    spent = 0.0  # mJ so far, without the idle term of the makespan
+    placement = {}
+    for node in score.graph.nodes:
+        makespan = max(timeline.free.values())
+        options = []
+        for device_id in candidates[node.name]:
+            step = timeline.trial(node, device_id)
+            p = score.devices[device_id].profile
+            cost = spent + step.took.ms * (p.active_w - p.idle_w) + sum(a[2] for a in step.arrivals)
+            grown = max(makespan, step.end_ms)
+            energy = cost + idle * grown
+            key = {"energy": (energy, grown), "latency": (step.end_ms, energy),
+                   "edp": (energy * grown, grown)}[score.goal.objective]
+            options.append((key, device_id, step, cost))
+        _, device_id, step, spent = min(options, key=lambda o: o[0])
+        timeline.place(node, device_id, step)
+        placement[node.name] = device_id
+    return score.found(placement, "list scheduling")
+
+
+def best_placement(score: Scorer, candidates: dict[str, list[str]]) -> tuple[Found, list[Found]]:
+    """The placement to run and the baselines it was compared with: exhaustive search where
+    the problem is small enough, else the best of the baselines and list scheduling, refined
+    by local search on graphs of up to ``LOCAL_SEARCH_LIMIT`` nodes."""
+    baselines = [f for f in (best_single_device(score, candidates),
+                             priority_greedy(score, candidates)) if f is not None]
+    exact = exhaustive(score, candidates)
+    if exact is not None:
+        return exact, baselines
+    best = list_schedule(score, candidates)
+    for baseline in baselines:
+        best = score.better(best, baseline)
+    if len(score.names) <= LOCAL_SEARCH_LIMIT:
+        best = local_search(score, candidates, best)
+    return best, baselines
+
+
 def local_search(score: Scorer, candidates: dict[str, list[str]], start: Found,
                  max_sweeps: int = 20) -> Found:
     """From ``start``, move one node, or a run of consecutive nodes, to another device while
@@ -152,5 +196,5 @@ def segments(count: int, longest: int = 8) -> list[tuple[int, int]]:
     return [(i, i + n) for n in lengths for i in range(count - n + 1)]
 
 
-__all__ = ["Found", "Goal", "Scorer", "best_single_device", "exhaustive", "local_search",
-           "priority_greedy"]
+__all__ = ["Found", "Goal", "Scorer", "best_placement", "best_single_device", "exhaustive",
+           "list_schedule", "local_search", "priority_greedy"]

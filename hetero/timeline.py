@@ -89,59 +89,98 @@ def evaluate(model: Any, placement: dict[str, str], devices: list[Device] | None
 def simulate(graph: Any, placement: dict[str, str], devices: dict[str, Device],
              model: CostModel | None = None) -> PlanEstimate:
     """The timeline of ``graph`` with each node on ``devices[placement[node]]``."""
-    model = model or CostModel()
-    free = dict.fromkeys(devices, 0.0)  # when each device is next idle
-    ready: dict[tuple[str, str | None], float] = {(v.name, None): 0.0 for v in graph.inputs}
-    spans: list[Span] = []
-    moved_mj, moved_bytes = 0.0, 0
+    timeline = Timeline(graph, devices, model)
     for node in graph.nodes:
-        device = devices[placement[node.name]]
-        start = free[device.id]
-        for name in dict.fromkeys(n for n in node.inputs if n and n not in graph.constants):
-            arrival, mj, size = fetch(name, device, ready, devices, graph, model, spans)
-            start, moved_mj, moved_bytes = max(start, arrival), moved_mj + mj, moved_bytes + size
-        took = model.node(node, graph, device)
-        end = start + took.ms
-        spans.append(Span(node.name, "node", device.id, start, end, took.source))
-        free[device.id] = end
+        timeline.place(node, placement[node.name])
+    return timeline.finished()
+
+
+@dataclass
+class Step:
+    """What placing one node on one device would do to the timeline."""
+
+    end_ms: float
+    took: Estimate
+    start_ms: float
+    arrivals: list[tuple[str, float, float, int, Span | None]]  # value, at, mJ, bytes, span
+
+
+class Timeline:
+    """A placement built node by node in graph order: ``trial`` says what a step would cost
+    without taking it (list scheduling asks it of every device), ``place`` takes it."""
+
+    def __init__(self, graph: Any, devices: dict[str, Device], model: CostModel | None = None):
+        self.graph, self.devices, self.model = graph, devices, model or CostModel()
+        self.free = dict.fromkeys(devices, 0.0)  # when each device is next idle
+        self.busy = dict.fromkeys(devices, 0.0)
+        self.ready: dict[str, dict[str | None, float]] = {v.name: {None: 0.0}
+                                                           for v in graph.inputs}
+        self.spans: list[Span] = []
+        self.moved_mj, self.moved_bytes = 0.0, 0
+
+    def trial(self, node: Any, device_id: str) -> Step:
+        device = self.devices[device_id]
+        start, arrivals = self.free[device_id], []
+        for name in dict.fromkeys(n for n in node.inputs if n and n not in self.graph.constants):
+            arrival = self.arrival(name, device)
+            arrivals.append(arrival)
+            start = max(start, arrival[1])
+        took = self.model.node(node, self.graph, device)
+        return Step(start + took.ms, took, start, arrivals)
+
+    def place(self, node: Any, device_id: str, step: Step | None = None) -> Step:
+        step = step or self.trial(node, device_id)
+        self.commit(step.arrivals, device_id)
+        self.spans.append(Span(node.name, "node", device_id, step.start_ms, step.end_ms,
+                               step.took.source))
+        self.free[device_id] = step.end_ms
+        self.busy[device_id] += step.took.ms
         for name in node.outputs:
             if name:
-                ready[name, device.id] = end
-    finish = 0.0
-    for out in graph.outputs:
-        if out.name not in graph.constants:
-            arrival, mj, size = fetch(out.name, None, ready, devices, graph, model, spans)
-            finish, moved_mj, moved_bytes = max(finish, arrival), moved_mj + mj, \
-                moved_bytes + size
-    makespan = max([finish, *free.values()])
-    busy = {d: sum(s.end_ms - s.start_ms for s in spans if s.kind == "node" and s.device == d)
-            for d in devices}
-    energy = energy_mj({devices[d]: ms for d, ms in busy.items()}, makespan, moved_mj)
-    return PlanEstimate(makespan, energy, moved_bytes, spans, busy)
+                self.ready[name] = {device_id: step.end_ms}
+        return step
+
+    def finished(self) -> PlanEstimate:
+        """The estimate once every node is placed: the outputs travel back to the host."""
+        finish = 0.0
+        for out in self.graph.outputs:
+            if out.name not in self.graph.constants:
+                arrival = self.arrival(out.name, None)
+                self.commit([arrival], None)
+                finish = max(finish, arrival[1])
+        makespan = max([finish, *self.free.values()])
+        energy = energy_mj({self.devices[d]: ms for d, ms in self.busy.items()}, makespan,
+                           self.moved_mj)
+        return PlanEstimate(makespan, energy, self.moved_bytes, self.spans, dict(self.busy))
+
+    def arrival(self, name: str, target: Device | None
+                ) -> tuple[str, float, float, int, Span | None]:
+        """(value, arrival ms, transfer mJ, bytes, transfer span) of ``name`` on ``target``
+        (None: the host), copied from wherever it became ready first."""
+        where = target.id if target is not None else None
+        held = self.ready.get(name)
+        if not held:
+            raise KeyError(f"value {name!r} is read before any node produces it")
+        if where in held:
+            return name, held[where], 0.0, 0, None
+        holder = min(held, key=lambda d: (held[d], d or ""))  # earliest; ties: the host
+        at = held[holder]
+        info = tensor_info(self.graph, name)
+        size = nbytes(info) if info is not None else 0
+        took, mj = self.model.transfer(size, self.devices.get(holder), target)
+        if took.ms == 0.0 and mj == 0.0:
+            return name, at, 0.0, 0, None  # same memory: nothing moves
+        span = Span(name, "transfer", f"{holder or 'host'}->{where or 'host'}", at,
+                    at + took.ms, took.source)
+        return name, at + took.ms, mj, size, span
+
+    def commit(self, arrivals: list, where: str | None) -> None:
+        for name, at, mj, size, span in arrivals:
+            self.ready[name][where] = at  # the copy is remembered for later readers
+            self.moved_mj += mj
+            self.moved_bytes += size
+            if span is not None:
+                self.spans.append(span)
 
 
-def fetch(name: str, target: Device | None, ready: dict, devices: dict[str, Device],
-          graph: Any, model: CostModel, spans: list[Span]) -> tuple[float, float, int]:
-    """(arrival ms, transfer mJ, bytes moved) of value ``name`` on ``target`` (None: the
-    host), copying it from wherever it became ready first; copies are remembered."""
-    where = target.id if target is not None else None
-    if (name, where) in ready:
-        return ready[name, where], 0.0, 0
-    holders = [(t, d) for (n, d), t in ready.items() if n == name]
-    if not holders:
-        raise KeyError(f"value {name!r} is read before any node produces it")
-    at, holder = min(holders, key=lambda h: (h[0], h[1] or ""))  # earliest; ties: host
-    source = devices[holder] if holder is not None else None
-    info = tensor_info(graph, name)
-    size = nbytes(info) if info is not None else 0
-    took, mj = model.transfer(size, source, target)
-    if took.ms == 0.0 and mj == 0.0:
-        ready[name, where] = at  # same memory: nothing moves
-        return at, 0.0, 0
-    ready[name, where] = at + took.ms
-    spans.append(Span(name, "transfer", f"{holder or 'host'}->{where or 'host'}", at,
-                      at + took.ms, took.source))
-    return at + took.ms, mj, size
-
-
-__all__ = ["OBJECTIVES", "Estimate", "PlanEstimate", "Span", "evaluate", "simulate"]
+__all__ = ["OBJECTIVES", "Estimate", "PlanEstimate", "Span", "Timeline", "evaluate", "simulate"]

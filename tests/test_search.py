@@ -13,8 +13,10 @@ from hetero.chain import best_chain
 from hetero.search import (
     Goal,
     Scorer,
+    best_placement,
     best_single_device,
     exhaustive,
+    list_schedule,
     local_search,
     priority_greedy,
 )
@@ -58,6 +60,12 @@ def everywhere(graph, devices):
     return {n.name: list(devices) for n in graph.nodes}
 
 
+def problem(seed: int, size: int, objective: str):
+    """A random DAG on the edge devices (A100 on PCIe): candidates and a scorer."""
+    graph, devices = random_dag(seed, size), edge_devices("pcie4")
+    return everywhere(graph, devices), Scorer(graph, devices, Goal(objective))
+
+
 @pytest.mark.parametrize("objective", ["energy", "latency", "edp"])
 @pytest.mark.parametrize("seed", range(3))
 def test_exhaustive_search_agrees_with_the_chain_programme(seed, objective):
@@ -72,9 +80,7 @@ def test_exhaustive_search_agrees_with_the_chain_programme(seed, objective):
 @pytest.mark.parametrize("objective", ["energy", "latency", "edp"])
 @pytest.mark.parametrize("seed", range(4))
 def test_local_search_never_loses_to_the_baselines(seed, objective):
-    graph, devices = random_dag(seed, size=10), edge_devices("pcie4")
-    candidates = everywhere(graph, devices)
-    score = Scorer(graph, devices, Goal(objective))
+    candidates, score = problem(seed, 10, objective)
     single, greedy = best_single_device(score, candidates), priority_greedy(score, candidates)
     start = score.better(single, greedy)
     found = local_search(score, candidates, start)
@@ -82,7 +88,8 @@ def test_local_search_never_loses_to_the_baselines(seed, objective):
     assert best <= single.estimate.score(objective) and best <= greedy.estimate.score(objective)
     optimum = exhaustive(score, candidates)  # 3^10 = 59049 > the limit: None
     assert optimum is None
-    again = local_search(Scorer(graph, devices, Goal(objective)), candidates, start)
+    again = local_search(Scorer(score.graph, score.devices, Goal(objective)), candidates,
+                         start)
     assert again.placement == found.placement  # deterministic
 
 
@@ -91,14 +98,12 @@ def test_local_search_never_loses_to_the_baselines(seed, objective):
 def test_no_search_beats_exhaustive_search_on_small_dags(seed, objective):
     """Local search is a heuristic (it can stop up to ~30% above the optimum on these DAGs,
     where only moving two parallel branches at once helps); the exact search bounds it."""
-    graph, devices = random_dag(seed, size=5), edge_devices("pcie4")
-    candidates = everywhere(graph, devices)
-    score = Scorer(graph, devices, Goal(objective))
+    candidates, score = problem(seed, 5, objective)
     start = score.better(best_single_device(score, candidates),
                          priority_greedy(score, candidates))
     found = local_search(score, candidates, start).estimate.score(objective)
     optimum = exhaustive(score, candidates)
-    assert optimum is not None, f"seed {seed}: {len(graph.nodes)} nodes, too many to enumerate"
+    assert optimum is not None, f"seed {seed}: {len(score.names)} nodes, too many to enumerate"
     assert optimum.estimate.score(objective) <= found * (1 + 1e-12)
     assert found <= start.estimate.score(objective)
 
@@ -113,3 +118,38 @@ def test_an_unreachable_cap_ends_on_the_closest_placement():
     assert found.estimate.latency_ms == pytest.approx(fastest.estimate.latency_ms)
     with pytest.raises(ValueError, match="choose one of"):
         Goal("watts")
+
+
+@pytest.mark.parametrize("objective", ["energy", "latency", "edp"])
+@pytest.mark.parametrize("seed", range(3))
+def test_the_chosen_placement_beats_both_baselines_on_bigger_dags(seed, objective):
+    candidates, score = problem(seed, 40, objective)
+    found, baselines = best_placement(score, candidates)
+    assert [b.how.split(" (")[0] for b in baselines] == ["best single device", "priority order"]
+    assert all(found.estimate.score(objective) <= b.estimate.score(objective)
+               for b in baselines)
+    assert found.how.startswith(("local search", "list scheduling", "best single device",
+                                 "priority order"))
+
+
+def test_small_problems_are_solved_exactly():
+    candidates, score = problem(2, 5, "edp")
+    found, _ = best_placement(score, candidates)
+    assert found.how == "exhaustive search (optimal)"
+
+
+def test_list_scheduling_runs_parallel_branches_on_different_devices():
+    """Two independent heavy branches: for latency, list scheduling overlaps them."""
+    w = numpy_helper.from_array(np.ones((64, 64, 3, 3), np.float32), "w")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["a"], name="a", pads=[1, 1, 1, 1]),
+             helper.make_node("Conv", ["x", "w"], ["b"], name="b", pads=[1, 1, 1, 1]),
+             helper.make_node("Add", ["a", "b"], ["z"], name="add")]
+    value = [1, 64, 56, 56]
+    g = helper.make_graph(nodes, "fork", [helper.make_tensor_value_info("x", 1, value)],
+                          [helper.make_tensor_value_info("z", 1, value)], [w])
+    graph = hetero.load(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+                        ).graph()
+    devices = {d.id: d for d in (hetero.sim.attach("jetson-xavier-nx-gpu", link="shared"),
+                                 hetero.sim.attach("jetson-xavier-nx-gpu", link="shared"))}
+    found = list_schedule(Scorer(graph, devices, Goal("latency")), everywhere(graph, devices))
+    assert found.placement["a"] != found.placement["b"]
