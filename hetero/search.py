@@ -119,7 +119,8 @@ def list_schedule(score: Scorer, candidates: dict[str, list[str]]) -> Found:
         for device_id in candidates[node.name]:
             step = timeline.trial(node, device_id)
             p = score.devices[device_id].profile
-            cost = spent + step.took.ms * (p.active_w - p.idle_w) + sum(a[2] for a in step.arrivals)
+            radio = sum(mj for _, _, mj, _, _ in step.arrivals)
+            cost = spent + step.took.ms * (p.active_w - p.idle_w) + radio
             grown = max(makespan, step.end_ms)
             energy = cost + idle * grown
             key = {"energy": (energy, grown), "latency": (step.end_ms, energy),
