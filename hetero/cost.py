@@ -203,6 +203,14 @@ def plugin_estimate(node: Any, graph: Any, device: Device, work: Work) -> Estima
     return None
 
 
+def can_run(node: Any, graph: Any, device: Device) -> bool:
+    """Whether the device's profile computes in the node's dtype (an int8-only accelerator
+    cannot run a float32 conv until the model is quantised); dtypes a profile lists no peak
+    for, such as int64 shape arithmetic, are costed at its float32 peak."""
+    peaks = device.profile.peak_gflops
+    return node_work(node, graph).dtype in peaks or "float32" in peaks
+
+
 def roofline(device: Device, work: Work) -> Estimate:
     """The profile's roofline: the slower of compute and memory, plus launch overhead."""
     profile = device.profile

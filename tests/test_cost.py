@@ -7,7 +7,15 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import hetero
-from hetero.cost import CostModel, History, energy_mj, history_key, node_work, tensor_info
+from hetero.cost import (
+    CostModel,
+    History,
+    can_run,
+    energy_mj,
+    history_key,
+    node_work,
+    tensor_info,
+)
 from hetero.timeline import evaluate, simulate
 
 pytestmark = pytest.mark.usefixtures("registry")  # simulated devices attach to a fresh one
@@ -202,3 +210,10 @@ def test_evaluate_scores_any_placement_and_refuses_incomplete_ones():
         evaluate(model, {"a": board.id, "b": board.id}, devices)
     with pytest.raises(hetero.UnsupportedOp, match="device.s. cuda:9 not among"):
         evaluate(model, {"a": board.id, "b": board.id, "add": "cuda:9"}, devices)
+
+
+def test_a_device_without_the_nodes_dtype_cannot_run_it():
+    graph = conv_graph()
+    fpga = hetero.sim.attach("alveo-u280")  # its profile lists int8 only
+    assert not can_run(graph.nodes[0], graph, fpga)
+    assert can_run(graph.nodes[0], graph, hetero.sim.attach("a100"))
