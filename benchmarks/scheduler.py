@@ -46,8 +46,7 @@ def detach(devices: dict) -> None:
 
 
 def everywhere(graph, devices) -> dict:
-    return {n.name: [d for d, device in devices.items()
-                     if device.impl.node_tier(device, n, graph) and can_run(n, graph, device)]
+    return {n.name: [d for d, device in devices.items() if can_run(n, graph, device)]
             for n in graph.nodes}
 
 

@@ -204,9 +204,12 @@ def plugin_estimate(node: Any, graph: Any, device: Device, work: Work) -> Estima
 
 
 def can_run(node: Any, graph: Any, device: Device) -> bool:
-    """Whether the device's profile computes in the node's dtype (an int8-only accelerator
-    cannot run a float32 conv until the model is quantised); dtypes a profile lists no peak
-    for, such as int64 shape arithmetic, are costed at its float32 peak."""
+    """Whether the device can run the node: its backend implements it, and its profile
+    computes in the node's dtype (an int8-only accelerator cannot run a float32 conv until
+    the model is quantised); dtypes a profile lists no peak for, such as int64 shape
+    arithmetic, are costed at its float32 peak."""
+    if device.impl.node_tier(device, node, graph) is None:
+        return False
     peaks = device.profile.peak_gflops
     return node_work(node, graph).dtype in peaks or "float32" in peaks
 

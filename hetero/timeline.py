@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from hetero.cost import CostModel, Estimate, energy_mj, nbytes, tensor_info
+from hetero.cost import CostModel, Estimate, can_run, energy_mj, nbytes, tensor_info
 from hetero.device import Device
 
 OBJECTIVES = ("energy", "latency", "edp")
@@ -78,9 +78,10 @@ def evaluate(model: Any, placement: dict[str, str], devices: list[Device] | None
                             f"graph on a given device: {'; '.join(problems)}")
     for node in graph.nodes:
         device = by_id[placement[node.name]]
-        if device.impl.node_tier(device, node, graph) is None:
+        if not can_run(node, graph, device):
             raise UnsupportedOp(f"evaluate: {node.label} is placed on {device.id}, which cannot"
-                                " run it; `hetero ops` lists op support")
+                                " run it (`hetero ops` lists op support; the device's profile "
+                                "lists the dtypes it computes in)")
     estimate = simulate(graph, placement, by_id)
     estimate.objective = checked_objective(objective)
     return estimate

@@ -138,17 +138,17 @@ def test_a_plugin_can_override_any_estimate(install_plugin, make_registry):
 
 
 # -- timelines: a placement played out under the cost model -----------------------------------
-def branches_graph():
-    return hetero.load(branches_graph_model()).graph()
+def branches_graph(channels: int = 16, size: int = 64):
+    return hetero.load(branches_graph_model(channels, size)).graph()
 
 
-def branches_graph_model():
+def branches_graph_model(channels: int = 16, size: int = 64):
     """x -> Conv a, x -> Conv b (independent branches) -> Add -> z."""
-    w = numpy_helper.from_array(np.ones((16, 16, 3, 3), np.float32), "w")
+    w = numpy_helper.from_array(np.ones((channels, channels, 3, 3), np.float32), "w")
     nodes = [helper.make_node("Conv", ["x", "w"], ["a"], name="a", pads=[1, 1, 1, 1]),
              helper.make_node("Conv", ["x", "w"], ["b"], name="b", pads=[1, 1, 1, 1]),
              helper.make_node("Add", ["a", "b"], ["z"], name="add")]
-    value = [1, 16, 64, 64]
+    value = [1, channels, size, size]
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", 1, value)],
                               [helper.make_tensor_value_info("z", 1, value)], [w])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 from test_chain import edge_devices, random_chain
+from test_cost import branches_graph
 
 import hetero
 from hetero.chain import best_chain
@@ -140,15 +141,7 @@ def test_small_problems_are_solved_exactly():
 
 def test_list_scheduling_runs_parallel_branches_on_different_devices():
     """Two independent heavy branches: for latency, list scheduling overlaps them."""
-    w = numpy_helper.from_array(np.ones((64, 64, 3, 3), np.float32), "w")
-    nodes = [helper.make_node("Conv", ["x", "w"], ["a"], name="a", pads=[1, 1, 1, 1]),
-             helper.make_node("Conv", ["x", "w"], ["b"], name="b", pads=[1, 1, 1, 1]),
-             helper.make_node("Add", ["a", "b"], ["z"], name="add")]
-    value = [1, 64, 56, 56]
-    g = helper.make_graph(nodes, "fork", [helper.make_tensor_value_info("x", 1, value)],
-                          [helper.make_tensor_value_info("z", 1, value)], [w])
-    graph = hetero.load(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
-                        ).graph()
+    graph = branches_graph(channels=64, size=56)
     devices = {d.id: d for d in (hetero.sim.attach("jetson-xavier-nx-gpu", link="shared"),
                                  hetero.sim.attach("jetson-xavier-nx-gpu", link="shared"))}
     found = list_schedule(Scorer(graph, devices, Goal("latency")), everywhere(graph, devices))

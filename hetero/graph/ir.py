@@ -71,16 +71,6 @@ class Graph:
                     functions=list(proto.functions), memory_limit=model.memory_limit)
         return graph
 
-    def consumers(self) -> dict[str, int]:
-        """How many node inputs (and graph outputs) read each value: when it may be freed."""
-        count: dict[str, int] = {}
-        for node in self.nodes:
-            for name in {n for n in [*node.inputs, *node.outer] if n}:
-                count[name] = count.get(name, 0) + 1
-        for out in self.outputs:
-            count[out.name] = count.get(out.name, 0) + 1
-        return count
-
 
 def unique_names(nodes: list[Node]) -> list[Node]:
     """Node names made unique (the checker allows duplicates; placement is keyed by name)."""

@@ -39,17 +39,19 @@ def names(lanes: int) -> dict:
 def compiled(source: str, entry: str, lanes: int):
     """The kernel as a thin parallel driver around a serial function that runs a range of
     work items: numba's parallel passes then see a few lines instead of the unrolled tile
-    code (a conv kernel's first compile: 14 s as one parallel function, about 4 s so)."""
+    code (a conv kernel's first compile: 14 s as one parallel function, about 4 s so).
+    Callers pass the kernel's own arguments; the work-sharing ones are added here."""
     items, driver = shared_work(source, entry)
-    body = numba.njit(nogil=True)(load_python(items, f"{entry}_items", names(lanes)))
-    return numba.njit(parallel=True, nogil=True)(
-        load_python(driver, entry, {**names(lanes), f"{entry}_items": body}))
+    namespace = names(lanes)
+    body = numba.njit(nogil=True)(load_python(items, f"{entry}_items", namespace))
+    kernel = numba.njit(parallel=True, nogil=True)(
+        load_python(driver, entry, {**namespace, f"{entry}_items": body}))
 
+    def launch(*args):
+        workers = numba.get_num_threads()  # fresh counters: concurrent calls share nothing
+        return kernel(*args, np.zeros(workers * CLAIM_STRIDE, np.int64), workers)
 
-def work() -> tuple[np.ndarray, int]:
-    """The two trailing arguments of every kernel here: fresh claim counters, workers."""
-    workers = numba.get_num_threads()
-    return np.zeros(workers * CLAIM_STRIDE, np.int64), workers
+    return launch
 
 
 def shared_work(source: str, entry: str) -> tuple[str, str]:

@@ -208,14 +208,12 @@ class DirectConv:
             (n, blocks(self.m, self.lanes), *geo.out, self.lanes), np.float32)
 
     def run(self, plan: Launch, source: np.ndarray, n: int, y: np.ndarray, z, relu: bool):
-        from hetero.backends.cpu.nchwc import codegen
-
         geo, y_block = plan.geo, plan.geo.positions * self.lanes
         plan.run(source.reshape(-1), plan.coff, geo.poff, geo.toff, self.w, self.bias,
                  (y if z is None else z).reshape(-1), y.reshape(-1), n, self.groups, self.cg,
                  len(geo.toff), self.m_tiles, len(geo.poff) // plan.width, geo.positions,
                  plan.x_batch, y.shape[1] * y_block, y_block, self.mg, relu, z is not None,
-                 self.chunk, balanced_group(len(geo.poff) // plan.width), *codegen.work())
+                 self.chunk, balanced_group(len(geo.poff) // plan.width))
 
 
 def balanced_group(tiles: int) -> int:
@@ -275,7 +273,6 @@ class Depthwise:
             b[:self.m] = bias
         self.bias = b
         self.run = codegen.depthwise_kernel(lanes, DEPTHWISE_WIDTH)
-        self.work = codegen.work
         self.tables: dict[tuple, Geometry] = {}
 
     def fits(self, shape: tuple[int, ...]) -> bool:
@@ -307,7 +304,7 @@ class Depthwise:
         self.run(source.reshape(-1), geo.poff, geo.toff, self.w, self.bias, zd.reshape(-1),
                  y.reshape(-1), n, n_blocks, len(geo.toff), len(geo.poff) // DEPTHWISE_WIDTH,
                  geo.positions, n_blocks * plane, plane, n_blocks * y_block, y_block, relu,
-                 z is not None, *self.work())
+                 z is not None)
         return Blocked(y, self.m)
 
 

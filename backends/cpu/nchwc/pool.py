@@ -38,7 +38,7 @@ def pool(x: Blocked, attrs: dict, maximum: bool) -> Blocked:
     codegen.pool_kernel(x.lanes, maximum)(
         np.ascontiguousarray(x.data).reshape(-1), win.base, win.taps, win.scale,
         y.reshape(-1), planes, positions, CHUNK, x.data[0, 0].size, positions * x.lanes,
-        win.row_step, win.col_step, *codegen.work())
+        win.row_step, win.col_step)
     return Blocked(y, x.channels)
 
 

@@ -49,7 +49,7 @@ def blocked_affine(x: Blocked, factor: np.ndarray, shift: np.ndarray, relu: bool
     y = np.empty_like(x.data)
     codegen.affine_kernel(lanes)(x.data.reshape(-1), f.reshape(-1), s.reshape(-1),
                                  y.reshape(-1), n * n_blocks, n_blocks,
-                                 x.data[0, 0].size // lanes, relu, *codegen.work())
+                                 x.data[0, 0].size // lanes, relu)
     return Blocked(y, x.channels)
 
 
