@@ -34,8 +34,9 @@ class Goal:
         checked_objective(self.objective)
 
     def excess(self, estimate: PlanEstimate) -> float:
-        """How far ``estimate`` breaks the caps, relative to each cap (0: keeps them)."""
-        over = 0.0
+        """How far ``estimate`` breaks the caps and the devices' memory capacities, relative
+        to each (0: keeps them all)."""
+        over = estimate.memory_over
         if self.max_latency_ms is not None:
             over += max(estimate.latency_ms / self.max_latency_ms - 1.0, 0.0)
         if self.max_energy_mj is not None:

@@ -38,6 +38,8 @@ class PlanEstimate:
     spans: list[Span] = field(default_factory=list)
     busy_ms: dict[str, float] = field(default_factory=dict)
     objective: str = "energy"
+    memory_bytes: dict[str, int] = field(default_factory=dict)  # needed per device
+    memory_over: float = 0.0  # how far the needs exceed capacities (sum of ratios - 1)
 
     @property
     def value(self) -> float:
@@ -54,6 +56,13 @@ def checked_objective(name: str) -> str:
     if name not in OBJECTIVES:
         raise ValueError(f"objective {name!r}: choose one of {', '.join(OBJECTIVES)}")
     return name
+
+
+def overflow(needed: dict[str, int], devices: dict[str, Device]) -> float:
+    """Sum over devices of how far the memory needed exceeds capacity, as a fraction of
+    it (0: everything fits); a device reporting no capacity is not limited."""
+    return sum(max(needed[d] / devices[d].memory_bytes - 1.0, 0.0)
+               for d in needed if devices[d].memory_bytes > 0)
 
 
 def evaluate(model: Any, placement: dict[str, str], devices: list[Device] | None = None,
@@ -118,6 +127,8 @@ class Timeline:
                                                            for v in graph.inputs}
         self.spans: list[Span] = []
         self.moved_mj, self.moved_bytes = 0.0, 0
+        self.weights: dict[str, dict[str, int]] = {d: {} for d in devices}
+        self.working: dict[str, int] = dict.fromkeys(devices, 0)
 
     def trial(self, node: Any, device_id: str) -> Step:
         device = self.devices[device_id]
@@ -136,6 +147,7 @@ class Timeline:
                                step.took.source))
         self.free[device_id] = step.end_ms
         self.busy[device_id] += step.took.ms
+        self.hold(node, device_id)
         for name in node.outputs:
             if name:
                 self.ready[name] = {device_id: step.end_ms}
@@ -152,7 +164,24 @@ class Timeline:
         makespan = max([finish, *self.free.values()])
         energy = energy_mj({self.devices[d]: ms for d, ms in self.busy.items()}, makespan,
                            self.moved_mj)
-        return PlanEstimate(makespan, energy, self.moved_bytes, self.spans, dict(self.busy))
+        needed = {d: sum(held.values()) + self.working[d] for d, held in self.weights.items()}
+        return PlanEstimate(makespan, energy, self.moved_bytes, self.spans, dict(self.busy),
+                            memory_bytes=needed, memory_over=overflow(needed, self.devices))
+
+    def hold(self, node: Any, device_id: str) -> None:
+        """Memory a node needs on its device: its weights stay resident for the whole run,
+        its activations (inputs and outputs) only while it runs."""
+        weights, acts = self.weights[device_id], 0
+        for name in [*node.inputs, *node.outputs]:
+            if not name or name in weights:
+                continue
+            info = tensor_info(self.graph, name)
+            size = nbytes(info) if info is not None else 0
+            if name in self.graph.constants:
+                weights[name] = size
+            else:
+                acts += size
+        self.working[device_id] = max(self.working[device_id], acts)
 
     def arrival(self, name: str, target: Device | None
                 ) -> tuple[str, float, float, int, Span | None]:
