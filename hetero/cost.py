@@ -25,6 +25,9 @@ from hetero.queue import Work
 #: com.hetero fused ops cost what the op they extend costs (the fused tail is elementwise)
 FUSED_BASE = {"FusedConv": "Conv", "FusedGemm": "Gemm",
               "FusedBatchNormalization": "BatchNormalization", "ChannelShuffle": "Transpose"}
+#: quantised ops cost what their float op costs, on the data and weight inputs they share
+QUANTISED = {"QLinearConv": ("Conv", (0, 3, 8)), "QLinearMatMul": ("MatMul", (0, 3)),
+             "ConvInteger": ("Conv", (0, 1)), "MatMulInteger": ("MatMul", (0, 1))}
 SAMPLES_KEPT = 16  # measured times kept per key: enough for a median, bounded on disk
 MIN_FIT_POINTS = 3  # distinct sizes of one (op, device) before a regression is trusted
 
@@ -49,9 +52,13 @@ def node_work(node: Any, graph: Any) -> Work:
     infos = [tensor_info(graph, name) for name in node.inputs]
     outputs = [tensor_info(graph, name) for name in node.outputs]
     dtype = next((t.dtype for t in infos + outputs if t is not None), "float32")
-    op = kernels.OPS.get(FUSED_BASE.get(node.op_type, node.op_type))
-    known = [t for t in infos if t is not None]
-    if op is not None and known and len(known) == sum(1 for n in node.inputs if n):
+    base, picked = QUANTISED.get(node.op_type, (FUSED_BASE.get(node.op_type, node.op_type),
+                                                 None))
+    op = kernels.OPS.get(base)
+    named = [n for i, n in enumerate(node.inputs) if picked is None or i in picked]
+    known = [tensor_info(graph, n) for n in named if n]
+    known = [t for t in known if t is not None]
+    if op is not None and known and len(known) == sum(1 for n in named if n):
         try:
             cost = op.cost(known, node.attrs)
             return Work(flops=cost.flops, bytes=cost.bytes, dtype=dtype)

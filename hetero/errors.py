@@ -36,7 +36,17 @@ class KernelCompileError(HeteroError):
 
 
 class PlanInfeasible(HeteroError):
-    """No placement meets the constraints; says which constraint binds."""
+    """No placement meets the constraints; says which constraint binds.
+
+    ``constraint`` names it ("max_latency_ms", "max_energy_mj" or "memory"), ``limit`` is its
+    value, ``best`` the best figure reachable on that constraint alone, and ``closest`` the
+    placement found that comes nearest to meeting every constraint (a ``hetero.search.Found``).
+    """
+
+    def __init__(self, message: str, constraint: str = "", limit: float | None = None,
+                 best: float | None = None, closest: object = None):
+        super().__init__(message)
+        self.constraint, self.limit, self.best, self.closest = constraint, limit, best, closest
 
 
 class PluginError(HeteroError):

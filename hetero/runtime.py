@@ -2,7 +2,8 @@
 domains, intermediates freed as soon as their last reader has run.
 
 ``hetero.compile`` builds a ``Plan`` (placement from ``hetero.schedule``); ``plan.run``
-executes it and records where and how long each node ran (measured, wall clock).
+executes it and records where and how long each node ran (measured, wall clock), which also
+feeds the cost model's history (``hetero.cost.History``) for the devices that are real.
 """
 
 from __future__ import annotations
@@ -11,14 +12,19 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from hetero import planview
+from hetero.cost import SAMPLES_KEPT, CostModel, History, history_key, node_work, tensor_info
 from hetero.device import Device
 from hetero.errors import ModelError, UnsupportedOp
 from hetero.graph.ir import Graph, Node
 from hetero.schedule import Decision, place
+from hetero.search import Found, Goal
+from hetero.timeline import PlanEstimate
 
 HOST = "host"  # where the caller's inputs and the returned outputs live
 
@@ -42,6 +48,7 @@ class NodeTime:
     device: str
     tier: str
     ms: float  # measured wall clock around the node's run
+    start_ms: float = 0.0  # when it started, from the start of the run
 
 
 @dataclass(frozen=True)
@@ -57,7 +64,7 @@ class Dispatch:
     outputs: tuple[tuple[str, str] | None, ...]  # env keys, None for an omitted output
     frees: tuple[tuple[str, str], ...]  # env keys no later step reads
 
-    def run(self, env: dict) -> NodeTime:
+    def run(self, env: dict, began: float) -> NodeTime:
         inputs = {name: env[key] for name, key in self.inputs}
         start = time.perf_counter()
         outputs = self.device.impl.run_node(self.device, self.prepared, inputs)
@@ -68,7 +75,8 @@ class Dispatch:
         for key in self.frees:
             env.pop(key, None)
         node = self.step.node
-        return NodeTime(node.name, node.op_type, self.step.device, self.step.tier, elapsed)
+        return NodeTime(node.name, node.op_type, self.step.device, self.step.tier, elapsed,
+                        (start - began) * 1e3)
 
 
 def dispatches(plan: Plan) -> list[Dispatch | None]:
@@ -105,7 +113,11 @@ class Plan:
     steps: list[Step]
     prepared: dict[str, Any]
     resident: dict[tuple[str, str], Any]  # constants already on the devices that read them
+    chosen: Found
+    baselines: list[Found] = field(default_factory=list)
+    history: History | None = None  # where run() records measured node times
     last_run: list[NodeTime] = field(default_factory=list)
+    runs: int = 0
 
     def __post_init__(self) -> None:
         self.calls = dispatches(self)
@@ -115,21 +127,49 @@ class Plan:
         """{node name: device id}"""
         return {d.node: d.device for d in self.decisions}
 
+    @property
+    def estimate(self) -> PlanEstimate:
+        """Latency, energy and bytes moved under the cost model, each span with its source."""
+        return self.chosen.estimate
+
     # -- running ------------------------------------------------------------------------------
     def run(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
         """Run the graph on ``feeds`` ({input name: array}); {output name: NumPy array}."""
         env: dict[tuple[str, str], Any] = dict(self.resident)  # (value, device) -> buffer
         for name, array in self.check_feeds(feeds).items():
             env[name, HOST] = array
-        times = []
+        times, began = [], time.perf_counter()
         for step, call in zip(self.steps, self.calls, strict=True):
             if call is None:
                 env[step.value, step.device] = self.transfer(env[step.value, step.source],
                                                              step.source, step.device)
             else:
-                times.append(call.run(env))
+                times.append(call.run(env, began))
         self.last_run = times
+        self.runs += 1
+        if self.history is not None and 1 < self.runs <= SAMPLES_KEPT + 1:
+            self.remember(feeds, times)
         return {out.name: env[out.name, HOST] for out in self.graph.outputs}
+
+    def remember(self, feeds: dict[str, Any], times: list[NodeTime]) -> None:
+        """Feed measured node times to the history: real devices only (a simulated device's
+        wall clock is the host's), after the first run (it compiles), for the first runs
+        only (enough for a median), and when the inputs have the shapes planned for."""
+        planned = {v.name: tensor_info(self.graph, v.name) for v in self.graph.inputs}
+        if any(info is None or tuple(np.shape(feeds[name])) != info.shape
+               for name, info in planned.items()):
+            return
+        nodes = {n.name: n for n in self.graph.nodes}
+        for t in times:
+            device = self.devices[t.device]
+            if not device.simulated:
+                node = nodes[t.node]
+                work = node_work(node, self.graph)
+                shapes = [list(i.shape) if i else None
+                          for i in (tensor_info(self.graph, n) for n in node.inputs)]
+                key = history_key(node.op_type, shapes, work.dtype, device)
+                self.history.record(key, node.op_type, device, work, t.ms)
+        self.history.save()
 
     def transfer(self, value: Any, source: str, target: str) -> Any:
         if not hasattr(value, "dtype"):
@@ -154,34 +194,22 @@ class Plan:
                              + (f"missing {', '.join(missing)}" if missing else ""))
         return {name: checked_feed(value, wanted[name]) for name, value in feeds.items()}
 
-    # -- reporting ----------------------------------------------------------------------------
+    # -- reporting (hetero.planview) -----------------------------------------------------------
     def report(self) -> str:
-        """One line per node: where it runs, on which tier, and why (fallbacks marked)."""
-        from io import StringIO
-
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table(title=f"hetero plan: {len(self.decisions)} nodes, "
-                            f"{sum(s.kind == 'transfer' for s in self.steps)} transfers")
-        for column in ("node", "op", "device", "tier", "last run (measured)", "why"):
-            table.add_column(column)
-        times = {t.node: t for t in self.last_run}
-        ops = {n.name: n.op_type for n in self.graph.nodes}
-        for d in self.decisions:
-            ran = f"{times[d.node].ms:.3f} ms" if d.node in times else "-"
-            why = ("FALLBACK: " if d.fallback else "") + d.reason
-            table.add_row(d.node, ops[d.node], d.device, d.tier, ran, why,
-                          style="yellow" if d.fallback or d.tier == "reference" else None)
-        text = StringIO()
-        Console(file=text, width=160).print(table)
-        return text.getvalue()
+        """One line per node: where it runs, on which tier, its estimate, its last measured
+        run and why (fallbacks marked); then the estimate and the baselines."""
+        return planview.report(self)
 
     def to_json(self) -> str:
-        return json.dumps({
-            "placement": self.placement,
-            "decisions": [vars(d) for d in self.decisions],
-            "last_run": [vars(t) for t in self.last_run]}, indent=2)
+        return json.dumps(planview.as_dict(self), indent=2)
+
+    def save_trace(self, path: str | Path) -> Path:
+        """Chrome trace JSON (opens in Perfetto): the estimated timeline and the last run."""
+        return planview.save_trace(self, path)
+
+    def plot(self, path: str | Path) -> Path:
+        """The estimated timeline per device and the energy breakdown (needs matplotlib)."""
+        return planview.plot(self, path)
 
 
 def checked_feed(value: Any, want: Any) -> Any:
@@ -205,19 +233,25 @@ def checked_feed(value: Any, want: Any) -> Any:
 
 def compile(model: Any, devices: list[Device] | None = None, objective: str = "energy",
             max_latency_ms: float | None = None, placement: dict[str, str] | None = None,
-            strict: bool = False, passes: Sequence[str] | None = None) -> Plan:
+            strict: bool = False, passes: Sequence[str] | None = None,
+            max_energy_mj: float | None = None, strategy: str = "search",
+            history: History | None = None) -> Plan:
     """Place ``model``'s nodes on ``devices`` (default: every device) and prepare each node.
+
+    Placement minimises ``objective`` ("energy", "latency" or "edp") within the caps and
+    each device's memory (``hetero.schedule``); ``placement`` pins nodes, and a pin a device
+    cannot honour falls back (recorded) unless ``strict``. ``strategy`` "single-device" or
+    "priority" gives a baseline instead of the search. ``history`` (default: the one in
+    ``$HETERO_CACHE_DIR``) supplies measured times and receives the plan's runs.
 
     ``passes`` names the graph passes to run (default: all of ``hetero.graph.passes``;
     ``()`` for none). Pins name nodes as the model does; pinning a node that a pass removed
     or merged into another is refused with the reason.
-
-    Until the cost-model scheduler lands, placement is the simple rule of ``hetero.schedule``
-    (pins, then the first device that runs the node); ``objective`` and ``max_latency_ms``
-    are accepted for the final API and not used yet.
     """
     import hetero
     from hetero.graph.passes import optimise
+
+    goal = Goal(objective, max_latency_ms, max_energy_mj)  # a bad objective fails first
 
     original = model.graph() if hasattr(model, "graph") else model
     graph = optimise(original, passes)
@@ -228,9 +262,13 @@ def compile(model: Any, devices: list[Device] | None = None, objective: str = "e
                             "with passes=() to keep every node")
     chosen = list(devices) if devices is not None else hetero.devices()
     by_id = {d.id: d for d in chosen}
-    decisions = place(graph, chosen, placement, strict)
+    history = history if history is not None else History()
+    placed = place(graph, chosen, placement, strict, goal, CostModel(history), strategy)
+    placed.chosen.estimate.objective = objective
+    for base in placed.baselines:
+        base.estimate.objective = objective
     prepared, resident = {}, {}
-    for node, decision in zip(graph.nodes, decisions, strict=True):
+    for node, decision in zip(graph.nodes, placed.decisions, strict=True):
         device = by_id[decision.device]
         prepared[node.name] = device.impl.prepare_node(device, node, graph)
         for name in [*node.inputs, *node.outer]:  # weights move once, at compile time
@@ -241,7 +279,8 @@ def compile(model: Any, devices: list[Device] | None = None, objective: str = "e
     for out in graph.outputs:
         if out.name in graph.constants:
             resident[out.name, HOST] = graph.constants[out.name]
-    return Plan(graph, by_id, decisions, steps(graph, decisions), prepared, resident)
+    return Plan(graph, by_id, placed.decisions, steps(graph, placed.decisions), prepared,
+                resident, placed.chosen, placed.baselines, history)
 
 
 def steps(graph: Graph, decisions: list[Decision]) -> list[Step]:

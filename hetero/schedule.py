@@ -1,18 +1,25 @@
 """Placement: which device runs each node, and why.
 
-For now the simple rule of the graph-runtime issue: a user pin wins; otherwise the first device
-in the caller's list that can run the node, on its best tier there. The cost-model scheduler
-replaces ``place`` later; every decision carries its reason either way, so nothing falls back
-silently.
+Pins win; every other node goes where the whole job costs least under the objective (energy,
+latency or energy-delay product) within the latency, energy and memory caps, as
+``hetero.timeline`` plays the placement out under the cost model. Exact where the problem is
+small (the chain programme, exhaustive search), a heuristic for the rest; the two baselines,
+best single device and priority order, are always scored beside it for the report. When no
+placement meets the caps, ``PlanInfeasible`` says which one binds and what is reachable.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from hetero.chain import best_chain, chain_order
+from hetero.cost import CostModel, can_run
 from hetero.device import Device
-from hetero.errors import UnsupportedOp
+from hetero.errors import PlanInfeasible, UnsupportedOp
+from hetero.search import Found, Goal, Scorer, best_placement, best_single_device, priority_greedy
+
+STRATEGIES = ("search", "single-device", "priority")
 
 
 @dataclass
@@ -22,38 +29,171 @@ class Decision:
     tier: str  # "native" or "reference"
     reason: str
     fallback: bool = False  # the node did not run where it was asked to
+    ms: float = 0.0  # its time on the chosen device under the cost model
+    source: str = ""  # where that figure came from: "measured: …" / "modeled: …"
+    options: dict[str, float] = field(default_factory=dict)  # ms on every device that runs it
 
 
-def place(graph: Any, devices: list[Device], pins: dict[str, str] | None,
-          strict: bool) -> list[Decision]:
-    """One decision per node, in graph order (UnsupportedOp where no device can run one)."""
+@dataclass
+class Placed:
+    """A placement with its estimate, how it was found, and the baselines scored beside it."""
+
+    decisions: list[Decision]
+    chosen: Found
+    baselines: list[Found]
+
+
+def place(graph: Any, devices: list[Device], pins: dict[str, str] | None, strict: bool,
+          goal: Goal | None = None, model: CostModel | None = None,
+          strategy: str = "search") -> Placed:
+    """Place every node (UnsupportedOp where no device can run one, PlanInfeasible where no
+    placement meets the caps)."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}")
+    goal = goal or Goal()
+    by_id = {d.id: d for d in devices}
+    score = Scorer(graph, by_id, goal, model or CostModel())
+    tiers = {n.name: {d.id: tier_on(n, graph, d) for d in devices} for n in graph.nodes}
+    candidates, notes = allowed(graph, tiers, checked_pins(graph, pins), strict)
+    chosen, baselines = choose(score, candidates, strategy)
+    if goal.excess(chosen.estimate) > 0:
+        raise infeasible(score, candidates, chosen)
+    return Placed(explain(score, chosen, tiers, candidates, notes), chosen, baselines)
+
+
+def tier_on(node: Any, graph: Any, device: Device) -> str | None:
+    """The tier the device runs the node on, None if it cannot (the cost model's view too)."""
+    return device.impl.node_tier(device, node, graph) if can_run(node, graph, device) else None
+
+
+def checked_pins(graph: Any, pins: dict[str, str] | None) -> dict[str, str]:
     pins = dict(pins or {})
     names = {n.name for n in graph.nodes}
     unknown = sorted(set(pins) - names)
     if unknown:
         raise UnsupportedOp(f"placement pins unknown node(s) {', '.join(unknown)}; the graph's "
                             f"nodes include {', '.join(sorted(names)[:8])}")
-    return [decide(node, graph, devices, pins.get(node.name), strict) for node in graph.nodes]
+    return pins
 
 
-def decide(node: Any, graph: Any, devices: list[Device], pin: str | None,
-           strict: bool) -> Decision:
-    tiers = {d.id: d.impl.node_tier(d, node, graph) for d in devices}
-    if pin is not None:
-        tier = tiers.get(pin)
-        if tier is not None:
-            return Decision(node.name, pin, tier, "pinned by the caller")
-        why = "is not among the devices given" if pin not in tiers else \
-            f"cannot run {node.op_type}"
-        if strict:
-            raise UnsupportedOp(f"{node.label} is pinned to {pin}, which {why} (strict=True)")
-        fallback = f"pinned to {pin}, which {why}; "
+def allowed(graph: Any, tiers: dict[str, dict[str, str | None]], pins: dict[str, str],
+            strict: bool) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """The devices each node may go to, and a note per node a pin decided or failed to."""
+    candidates, notes = {}, {}
+    for node in graph.nodes:
+        able = [d for d, tier in tiers[node.name].items() if tier is not None]
+        pin = pins.get(node.name)
+        if pin is not None and pin in able:
+            candidates[node.name], notes[node.name] = [pin], "pinned by the caller"
+            continue
+        if pin is not None:
+            why = "is not among the devices given" if pin not in tiers[node.name] else \
+                f"cannot run {node.op_type}"
+            if strict:
+                raise UnsupportedOp(f"{node.label} is pinned to {pin}, which {why} "
+                                    "(strict=True)")
+            notes[node.name] = f"FALLBACK: pinned to {pin}, which {why}"
+        if not able:
+            raise UnsupportedOp(
+                f"{node.label}: no device given can run {node.domain or 'ai.onnx'}."
+                f"{node.op_type} at opset {graph.opsets.get(node.domain)} (tried "
+                f"{', '.join(tiers[node.name]) or 'no devices'}); `hetero ops` lists op support")
+        candidates[node.name] = able
+    return candidates, notes
+
+
+def choose(score: Scorer, candidates: dict[str, list[str]], strategy: str
+           ) -> tuple[Found, list[Found]]:
+    """The placement the strategy picks, and the baselines it is compared with."""
+    baselines = [f for f in (best_single_device(score, candidates),
+                             priority_greedy(score, candidates)) if f is not None]
+    if strategy == "priority":
+        return baselines[-1], baselines
+    if strategy == "single-device":
+        if len(baselines) < 2:
+            raise UnsupportedOp("strategy 'single-device': no one device given runs every "
+                                "node (pins included); `hetero ops` lists op support")
+        return baselines[0], baselines
+    exact = chain_search(score, candidates)
+    if exact is not None:
+        return exact, baselines
+    return best_placement(score, candidates)[0], baselines
+
+
+def chain_search(score: Scorer, candidates: dict[str, list[str]]) -> Found | None:
+    """The chain programme's optimum where the graph is a chain and the optimum fits in
+    memory; None sends the search to the general methods."""
+    goal = score.goal
+    if len(score.names) < 2 or chain_order(score.graph) is None:
+        return None
+    found = best_chain(score.graph, candidates, score.devices, goal.objective,
+                       goal.max_latency_ms, goal.max_energy_mj, score.model)
+    if found is None:
+        return None
+    result = score.found(found[0], "chain programme (optimal)")
+    return result if result.estimate.memory_over == 0 else None
+
+
+def infeasible(score: Scorer, candidates: dict[str, list[str]], closest: Found
+               ) -> PlanInfeasible:
+    """Which cap binds, and the best each broken cap's figure can reach on its own."""
+    goal, estimate = score.goal, closest.estimate
+    if estimate.memory_over > 0:
+        over = [f"{d} needs {estimate.memory_bytes[d] / 2**20:.1f} MiB of its "
+                f"{score.devices[d].memory_bytes / 2**20:.1f} MiB"
+                for d in estimate.memory_bytes if score.devices[d].memory_bytes > 0
+                and estimate.memory_bytes[d] > score.devices[d].memory_bytes]
+        return PlanInfeasible(
+            f"no placement fits in the devices' memory: in the closest found ({closest.how}) "
+            f"{'; '.join(over)}. Add a device with more memory, or pin fewer weights to the "
+            "small one", constraint="memory", limit=None, best=None, closest=closest)
+    broken = [(cap, limit, metric, unit) for cap, limit, metric, unit in (
+        ("max_latency_ms", goal.max_latency_ms, "latency", "ms"),
+        ("max_energy_mj", goal.max_energy_mj, "energy", "mJ"))
+        if limit is not None and estimate.score(metric) > limit]
+    if not broken:  # the caps are each met alone but not by one placement
+        broken = [("max_latency_ms", goal.max_latency_ms, "latency", "ms")]
+    cap, limit, metric, unit = broken[0]
+    alone = reachable(score, candidates, metric)
+    if alone.estimate.score(metric) <= limit:
+        other = "max_energy_mj" if cap == "max_latency_ms" else "max_latency_ms"
+        detail = (f"{metric} alone can reach {alone.estimate.score(metric):.4g} {unit}, but not "
+                  f"together with {other}; the closest placement found ({closest.how}) takes "
+                  f"{estimate.latency_ms:.4g} ms and {estimate.energy_mj:.4g} mJ. Relax one cap")
     else:
-        fallback = ""
-    for d in devices:
-        if tiers[d.id] is not None:
-            reason = f"{fallback}first device in the list that runs {node.op_type}"
-            return Decision(node.name, d.id, tiers[d.id], reason, fallback=bool(fallback))
-    raise UnsupportedOp(f"{node.label}: no device given can run {node.domain or 'ai.onnx'}."
-                        f"{node.op_type} at opset {graph.opsets.get(node.domain)} (tried "
-                        f"{', '.join(tiers) or 'no devices'}); `hetero ops` lists op support")
+        better = "faster" if metric == "latency" else "more frugal"
+        detail = (f"the best reachable {metric} is {alone.estimate.score(metric):.4g} {unit} "
+                  f"({alone.how}). Raise the cap, or add a {better} device")
+    return PlanInfeasible(f"no placement meets {cap}={limit:g}: {detail}", constraint=cap,
+                          limit=limit, best=alone.estimate.score(metric), closest=closest)
+
+
+def reachable(score: Scorer, candidates: dict[str, list[str]], metric: str) -> Found:
+    """The best placement for one metric with no caps (memory still holds)."""
+    alone = Scorer(score.graph, score.devices, Goal(metric), score.model)
+    return choose(alone, candidates, "search")[0]
+
+
+def explain(score: Scorer, chosen: Found, tiers: dict[str, dict[str, str | None]],
+            candidates: dict[str, list[str]], notes: dict[str, str]) -> list[Decision]:
+    """A decision per node with its reason: a pin, the only capable device, or the search
+    that chose it, with the node's time on each device it could have gone to."""
+    decisions = []
+    for node in score.graph.nodes:
+        device = chosen.placement[node.name]
+        options = {d: score.model.node(node, score.graph, score.devices[d]).ms
+                   for d in candidates[node.name]}
+        took = score.model.node(node, score.graph, score.devices[device])
+        note = notes.get(node.name, "")
+        if note == "pinned by the caller":
+            reason = note
+        elif len(options) == 1:
+            reason = f"the only device given that runs {node.op_type}"
+        else:
+            others = ", ".join(f"{d} {ms:.3g} ms" for d, ms in options.items() if d != device)
+            reason = f"{chosen.how}, {score.goal.objective}: here {took.ms:.3g} ms vs {others}"
+        if note.startswith("FALLBACK"):
+            reason = f"{note[len('FALLBACK: '):]}; {reason}"
+        decisions.append(Decision(node.name, device, tiers[node.name][device], reason,
+                                  note.startswith("FALLBACK"), took.ms, took.source, options))
+    return decisions

@@ -1,0 +1,176 @@
+"""A plan shown to people and tools: the per-node table, JSON, a Chrome trace (Perfetto) and a
+matplotlib figure. Every figure says whether it was measured or modeled, and simulated devices
+are marked as such."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hetero.errors import UnsupportedOp
+
+if TYPE_CHECKING:
+    from hetero.runtime import Plan
+    from hetero.timeline import PlanEstimate
+
+
+def provenance(estimate: PlanEstimate) -> str:
+    """'measured', 'modeled', or how many node times were measured."""
+    nodes = [s for s in estimate.spans if s.kind == "node"]
+    measured = sum(s.source.startswith("measured") for s in nodes)
+    if nodes and measured == len(nodes):
+        return "measured node times, modeled transfers and power"
+    if measured:
+        return f"mixed: {measured} of {len(nodes)} node times measured, the rest modeled"
+    return "modeled"
+
+
+def energy_parts(plan: Plan) -> dict[str, float]:
+    """mJ per part of the estimate: each device's active and idle energy, and transfers."""
+    estimate = plan.estimate
+    parts = {}
+    for device_id, busy in estimate.busy_ms.items():
+        profile = plan.devices[device_id].profile
+        parts[f"{device_id} active"] = profile.active_w * busy
+        parts[f"{device_id} idle"] = profile.idle_w * max(estimate.latency_ms - busy, 0.0)
+    parts["transfers"] = max(estimate.energy_mj - sum(parts.values()), 0.0)
+    return parts
+
+
+def summary(plan: Plan) -> list[str]:
+    """The lines under the table: the estimate, how it was found, the baselines, the devices."""
+    e = plan.estimate
+    lines = [f"estimate ({provenance(e)}): latency {e.latency_ms:.4g} ms, energy "
+             f"{e.energy_mj:.4g} mJ, {e.transfer_bytes} bytes moved; objective {e.objective}"
+             f" = {e.value:.4g}, found by {plan.chosen.how}"]
+    for base in plan.baselines:
+        b = base.estimate
+        lines.append(f"baseline {base.how}: latency {b.latency_ms:.4g} ms, energy "
+                     f"{b.energy_mj:.4g} mJ, {e.objective} = {b.score(e.objective):.4g} "
+                     f"({provenance(b)})")
+    for device in plan.devices.values():
+        sim = "SIMULATED (computes on the host; its times are modeled from the profile)" \
+            if device.simulated else "real"
+        lines.append(f"device {device.id}: {device.name}, {sim}")
+    return lines
+
+
+def report(plan: Plan) -> str:
+    """One line per node: where it runs, on which tier, its estimate, last run and why."""
+    from io import StringIO
+
+    from rich.console import Console
+    from rich.table import Table
+
+    transfers = sum(s.kind == "transfer" for s in plan.steps)
+    table = Table(title=f"hetero plan: {len(plan.decisions)} nodes, {transfers} transfers")
+    for column in ("node", "op", "device", "tier", "estimate", "last run (measured)", "why"):
+        table.add_column(column)
+    times = {t.node: t for t in plan.last_run}
+    ops = {n.name: n.op_type for n in plan.graph.nodes}
+    for d in plan.decisions:
+        ran = f"{times[d.node].ms:.3f} ms" if d.node in times else "-"
+        kind = "measured" if d.source.startswith("measured") else "modeled"
+        why = ("FALLBACK: " if d.fallback else "") + d.reason
+        table.add_row(d.node, ops[d.node], d.device, d.tier, f"{d.ms:.3g} ms {kind}", ran, why,
+                      style="yellow" if d.fallback or d.tier == "reference" else None)
+    text = StringIO()
+    console = Console(file=text, width=180)
+    console.print(table)
+    for line in summary(plan):
+        console.print(line, highlight=False)
+    return text.getvalue()
+
+
+def as_dict(plan: Plan) -> dict[str, Any]:
+    e = plan.estimate
+    return {
+        "placement": plan.placement,
+        "objective": e.objective, "found_by": plan.chosen.how,
+        "estimate": {"latency_ms": e.latency_ms, "energy_mj": e.energy_mj,
+                     "transfer_bytes": e.transfer_bytes, "source": provenance(e),
+                     "memory_bytes": e.memory_bytes, "energy_parts_mj": energy_parts(plan)},
+        "baselines": [{"how": b.how, "latency_ms": b.estimate.latency_ms,
+                       "energy_mj": b.estimate.energy_mj, "source": provenance(b.estimate)}
+                      for b in plan.baselines],
+        "devices": [{"id": d.id, "name": d.name, "simulated": d.simulated}
+                    for d in plan.devices.values()],
+        "decisions": [vars(d) for d in plan.decisions],
+        "spans": [vars(s) for s in e.spans],
+        "last_run": [vars(t) for t in plan.last_run]}
+
+
+def trace_events(plan: Plan) -> list[dict[str, Any]]:
+    """Chrome trace events: the estimate's timeline (one row per device and link) and, if the
+    plan has run, the last run's measured node times."""
+    events: list[dict[str, Any]] = [
+        {"ph": "M", "pid": 1, "name": "process_name",
+         "args": {"name": f"estimate ({provenance(plan.estimate)})"}},
+        {"ph": "M", "pid": 2, "name": "process_name", "args": {"name": "last run (measured)"}}]
+    rows: dict[tuple[int, str], int] = {}
+
+    def row(pid: int, name: str) -> int:
+        if (pid, name) not in rows:
+            rows[pid, name] = len(rows) + 1
+            events.append({"ph": "M", "pid": pid, "tid": rows[pid, name],
+                           "name": "thread_name", "args": {"name": name}})
+        return rows[pid, name]
+
+    for s in plan.estimate.spans:
+        events.append({"ph": "X", "pid": 1, "tid": row(1, s.device), "name": s.name,
+                       "cat": s.kind, "ts": s.start_ms * 1e3,
+                       "dur": (s.end_ms - s.start_ms) * 1e3, "args": {"source": s.source}})
+    for t in plan.last_run:
+        events.append({"ph": "X", "pid": 2, "tid": row(2, t.device), "name": t.node,
+                       "cat": t.op_type, "ts": t.start_ms * 1e3, "dur": t.ms * 1e3,
+                       "args": {"tier": t.tier, "source": "measured: wall clock"}})
+    return events
+
+
+def save_trace(plan: Plan, path: str | Path) -> Path:
+    path = Path(path)
+    path.write_text(json.dumps({"traceEvents": trace_events(plan), "displayTimeUnit": "ms"}))
+    return path
+
+
+def plot(plan: Plan, path: str | Path) -> Path:
+    """A timeline per device (and link) and the energy breakdown, as one image."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise UnsupportedOp("plan.plot needs matplotlib: pip install 'hetero[plan]'") from exc
+    figure, (gantt, energy) = plt.subplots(1, 2, figsize=(13, 4.5),
+                                           gridspec_kw={"width_ratios": [3, 1]})
+    draw_timeline(gantt, plan)
+    draw_energy(energy, plan)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return Path(path)
+
+
+def draw_timeline(axes: Any, plan: Plan) -> None:
+    spans = plan.estimate.spans
+    rows = list(dict.fromkeys(s.device for s in spans))
+    for s in spans:
+        colour = "tab:orange" if s.kind == "transfer" else "tab:blue"
+        axes.barh(rows.index(s.device), s.end_ms - s.start_ms, left=s.start_ms,
+                  color=colour, edgecolor="white", linewidth=0.3)
+    labels = [f"{r} (sim)" if r in plan.devices and plan.devices[r].simulated else r
+              for r in rows]
+    axes.set_yticks(range(len(rows)), labels)
+    axes.invert_yaxis()
+    axes.set_xlabel("ms")
+    axes.set_title(f"timeline, {provenance(plan.estimate)} (nodes blue, transfers orange)")
+
+
+def draw_energy(axes: Any, plan: Plan) -> None:
+    parts = energy_parts(plan)
+    axes.barh(list(parts), list(parts.values()), color="tab:green")
+    axes.invert_yaxis()
+    axes.set_xlabel("mJ (modeled)")
+    axes.set_title(f"energy {plan.estimate.energy_mj:.4g} mJ")
