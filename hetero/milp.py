@@ -24,8 +24,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from hetero.chain import value_bytes
-from hetero.cost import CostModel
+from hetero.cost import CostModel, nbytes, tensor_info
 from hetero.device import Device
 from hetero.timeline import checked_objective, simulate
 
@@ -83,6 +82,12 @@ def solve(graph: Any, candidates: dict[str, list[str]], devices: dict[str, Devic
         if res.status != 4:  # 4: "Solve error"
             break
     return problem.result(res, time.perf_counter() - start)
+
+
+def value_bytes(graph: Any, name: str) -> int:
+    """A value's size as the timeline counts it (0 when its shape is unknown)."""
+    info = tensor_info(graph, name)
+    return nbytes(info) if info is not None else 0
 
 
 def scipy_milp() -> tuple[Any, Any, Any]:
