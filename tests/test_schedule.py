@@ -47,11 +47,27 @@ def test_a_small_dag_gets_the_exhaustive_optimum_and_beats_the_baselines(seed, o
     graph, devices = random_dag(seed, 6), edge_devices("pcie4")
     plan = plan_for(graph, devices, tmp_path, objective=objective)
     best = exhaustive(Scorer(graph, devices, Goal(objective)), everywhere(graph, devices))
+    assert plan.chosen.how in ("MILP (optimal)", "chain programme (optimal)")
     assert plan.estimate.value == pytest.approx(best.estimate.score(objective))
     assert {b.how.split(" (")[0] for b in plan.baselines} == {"best single device",
                                                                "priority order"}
     assert all(plan.estimate.value <= b.estimate.score(objective) * (1 + 1e-9)
                for b in plan.baselines)
+
+
+def test_without_scipy_small_dags_are_searched_exhaustively(tmp_path, monkeypatch):
+    import hetero.milp
+    from hetero.errors import UnsupportedOp
+
+    def missing():
+        raise UnsupportedOp("no scipy")
+
+    monkeypatch.setattr(hetero.milp, "scipy_milp", missing)
+    graph, devices = random_dag(2, 6), edge_devices("pcie4")  # not a chain
+    plan = plan_for(graph, devices, tmp_path)
+    best = exhaustive(Scorer(graph, devices, Goal("energy")), everywhere(graph, devices))
+    assert plan.chosen.how == "exhaustive search (optimal)"
+    assert plan.estimate.energy_mj == pytest.approx(best.estimate.energy_mj)
 
 
 def test_the_baselines_are_strategies_of_the_same_api(tmp_path):
