@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from hetero.cost import CostModel, nbytes, tensor_info
+from hetero.cost import CostModel
 from hetero.device import Device
-from hetero.timeline import checked_objective
+from hetero.timeline import checked_objective, value_bytes
 
 Front = list[tuple[float, float, tuple[str, ...]]]  # (ms, mJ, devices so far)
 
@@ -75,11 +75,6 @@ def best_chain(graph: Any, candidates: dict[str, list[str]], devices: dict[str, 
              "edp": lambda f: (f[0] * f[1], f[0])}[objective]
     ms, mj, path = min(feasible, key=score)
     return dict(zip((n.name for n in nodes), path, strict=True)), ms, mj
-
-
-def value_bytes(graph: Any, name: str) -> int:
-    info = tensor_info(graph, name)
-    return nbytes(info) if info is not None else 0
 
 
 def moved(model: CostModel, size: int, devices: dict[str, Device], source: str | None,

@@ -11,15 +11,21 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from hetero.cost import CostModel
 from hetero.device import Device
-from hetero.timeline import PlanEstimate, Timeline, checked_objective, simulate
+from hetero.timeline import Layout, PlanEstimate, Replay, Timeline, checked_objective
 
 ENUMERATION_LIMIT = 20_000  # placements exhaustive search may score
 LOCAL_SEARCH_LIMIT = 300  # nodes up to which local search refines (its sweeps are quadratic)
+#: what list scheduling minimises per node, from (energy so far, makespan so far, node's end)
+GREEDY_KEYS: dict[str, Callable[[float, float, float], tuple[float, float]]] = {
+    "energy": lambda energy, grown, end: (energy, grown),
+    "latency": lambda energy, grown, end: (end, energy),
+    "edp": lambda energy, grown, end: (energy * grown, grown)}
 
 
 @dataclass(frozen=True)
@@ -63,11 +69,19 @@ class Scorer:
         self.model = model or CostModel()
         self.seen: dict[tuple[str, ...], PlanEstimate] = {}
         self.names = [n.name for n in graph.nodes]
+        self._layout: Layout | None = None
+
+    @property
+    def layout(self) -> Layout:
+        """The graph's timing data, worked out on first use (so a search's time counts it)."""
+        if self._layout is None:
+            self._layout = Layout(self.graph, self.devices, self.model)
+        return self._layout
 
     def __call__(self, placement: dict[str, str]) -> PlanEstimate:
         key = tuple(placement[n] for n in self.names)
         if key not in self.seen:
-            self.seen[key] = simulate(self.graph, placement, self.devices, self.model)
+            self.seen[key] = self.layout.estimate(key)
         return self.seen[key]
 
     def found(self, placement: dict[str, str], how: str) -> Found:
@@ -110,10 +124,11 @@ def list_schedule(score: Scorer, candidates: dict[str, list[str]]) -> Found:
     """HEFT-style list scheduling refined for energy: nodes in graph order, each on the
     device where the objective grows least given the nodes already placed (a device's
     idle power is charged for every ms the makespan grows)."""
-    timeline = Timeline(score.graph, score.devices, score.model)
+    timeline = Timeline(score.graph, score.devices, score.model, score.layout)
     idle = sum(d.profile.idle_w for d in score.devices.values())
     spent = 0.0  # mJ so far, without the idle term of the makespan
     placement = {}
+    key = GREEDY_KEYS[score.goal.objective]
     for node in score.graph.nodes:
         makespan = max(timeline.free.values())
         options = []
@@ -124,12 +139,11 @@ def list_schedule(score: Scorer, candidates: dict[str, list[str]]) -> Found:
             cost = spent + step.took.ms * (p.active_w - p.idle_w) + radio
             grown = max(makespan, step.end_ms)
             energy = cost + idle * grown
-            key = {"energy": (energy, grown), "latency": (step.end_ms, energy),
-                   "edp": (energy * grown, grown)}[score.goal.objective]
-            options.append((key, device_id, step, cost))
+            options.append((key(energy, grown, step.end_ms), device_id, step, cost))
         _, device_id, step, spent = min(options, key=lambda o: o[0])
         timeline.place(node, device_id, step)
         placement[node.name] = device_id
+    score.seen.setdefault(tuple(placement[n] for n in score.names), timeline.finished())
     return score.found(placement, "list scheduling")
 
 
@@ -154,22 +168,63 @@ def local_search(score: Scorer, candidates: dict[str, list[str]], start: Found,
                  max_sweeps: int = 20) -> Found:
     """From ``start``, move one node, or a run of consecutive nodes, to another device while
     that improves the rank; sweeps in graph order until one changes nothing."""
-    best = start
-    groups = [score.names[i:j] for i, j in segments(len(score.names))] + \
-        neighbourhoods(score.graph)
+    climb, groups = Climb(score, candidates, start), moves(score)
     for _ in range(max_sweeps):
-        improved = False
-        for names in groups:
-            for device in score.devices:
-                if all(best.placement[n] == device for n in names) or \
-                        any(device not in candidates[n] for n in names):
-                    continue
-                trial = {**best.placement, **dict.fromkeys(names, device)}
-                chosen = score.better(best, score.found(trial, "local search"))
-                improved, best = improved or chosen is not best, chosen
-        if not improved:
+        taken = [climb.attempt(group, device) for group in groups for device in score.devices]
+        if not any(taken):
             break
-    return best
+    return climb.best
+
+
+class Climb:
+    """Local search's state: the best placement so far and its replay. A move is timed from
+    the first node it moves and dropped once bounds show it cannot beat the best; a move
+    already tried against the same best is not tried again."""
+
+    def __init__(self, score: Scorer, candidates: dict[str, list[str]], start: Found):
+        self.score, self.best = score, start
+        self.allowed = [set(candidates[n]) for n in score.names]
+        self.replay = Replay(score.layout, [start.placement[n] for n in score.names])
+        self.tried: set[tuple[str, tuple[int, ...]]] = set()
+        self.beaten = hopeless(score.goal, start.estimate)
+
+    def attempt(self, group: list[int], device: str) -> bool:
+        """Moves the nodes ``group`` to ``device`` if that ranks better; whether it did."""
+        changes = {i: device for i in group if self.replay.place[i] != device}
+        key = (device, tuple(sorted(changes)))
+        if not changes or key in self.tried or \
+                any(device not in self.allowed[i] for i in group):
+            return False
+        self.tried.add(key)
+        goal, trial = self.score.goal, self.replay.trial(changes, self.beaten)
+        if trial is None or goal.rank(trial) >= goal.rank(self.best.estimate):
+            return False
+        self.replay = self.replay.moved(changes)
+        self.best = self.score.found(dict(zip(self.score.names, self.replay.place,
+                                              strict=True)), "local search")
+        self.tried, self.beaten = set(), hopeless(goal, self.best.estimate)
+        return True
+
+
+def moves(score: Scorer) -> list[list[int]]:
+    """The groups of nodes (indices) local search moves together."""
+    index = score.layout.index
+    return [list(range(i, j)) for i, j in segments(len(score.names))] + \
+        [[index[n] for n in group] for group in neighbourhoods(score.graph)]
+
+
+def hopeless(goal: Goal, best: PlanEstimate) -> Callable[[float, float, float], bool]:
+    """A test of whether a placement whose memory overflow is ``over`` and whose latency and
+    energy are at least ``ms`` and ``mj`` cannot rank before ``best``."""
+    excess, value = goal.rank(best)
+    slack = 1 + 1e-9  # bounds are summed in another order than the figures they bound
+
+    def test(over: float, ms: float, mj: float) -> bool:
+        floor = PlanEstimate(ms, mj, 0, memory_over=over)
+        least = goal.excess(floor)
+        return least > excess + 1e-9 or \
+            (excess == 0.0 and floor.score(goal.objective) > value * slack)
+    return test
 
 
 def neighbourhoods(graph: Any) -> list[list[str]]:
