@@ -22,6 +22,8 @@ from test_search import random_dag  # noqa: E402 - the tests' random DAGs
 import hetero  # noqa: E402
 from hetero.cost import CostModel, can_run  # noqa: E402
 from hetero.graph.passes import optimise  # noqa: E402
+from hetero.milp import solve  # noqa: E402
+from hetero.schedule import place  # noqa: E402
 from hetero.search import (  # noqa: E402
     Goal,
     Scorer,
@@ -90,7 +92,40 @@ def model(name: str, objective: str, repeat: int) -> None:
           f"{found.estimate.score(objective):.1f} [{rows}] on {', '.join(used)}; "
           f"latency {found.estimate.latency_ms:.2f} ms, energy {found.estimate.energy_mj:.1f} "
           f"mJ (modeled); planning {took * 1e3:.0f} ms (median of {repeat})")
+    if objective != "edp":
+        exact_reference(graph, devices, objective, found)
+    compiled(name, devices, objective)
     detach(devices)
+
+
+def exact_reference(graph, devices, objective: str, found) -> None:
+    """The MILP optimum under the same cost model (60 s limit), against the heuristic."""
+    result = solve(graph, everywhere(graph, devices), devices, objective, time_limit_s=60.0)
+    if result is None or not result.placement:
+        print(f"  MILP: no placement within 60 s ({result.status if result else 'infeasible'})")
+        return
+    value = Scorer(graph, devices, Goal(objective)).found(result.placement, "MILP")
+    mine = found.estimate.score(objective)
+    print(f"  MILP ({result.status}, {result.seconds:.2f} s, {result.variables} variables): "
+          f"{value.estimate.score(objective):.4f}; heuristic / MILP = "
+          f"{mine / value.estimate.score(objective):.4f}")
+
+
+def compiled(name: str, devices, objective: str) -> None:
+    """hetero.compile end to end (graph passes, scheduler with its MILP, node preparation),
+    and the scheduler's part of it (median of 3)."""
+    model = hetero.load(randomised(LIGHT / f"light_{name}.onnx"))
+    start = time.perf_counter()
+    plan = hetero.compile(model, devices=list(devices.values()), objective=objective)
+    took = time.perf_counter() - start
+    graph, placing = optimise(model.graph(), None), []
+    for _ in range(3):
+        start = time.perf_counter()
+        place(graph, list(devices.values()), None, False, Goal(objective), CostModel())
+        placing.append(time.perf_counter() - start)
+    print(f"  hetero.compile: {plan.chosen.how} {plan.estimate.score(objective):.4f}, "
+          f"{took:.2f} s end to end, of which placement {statistics.median(placing) * 1e3:.0f}"
+          " ms")
 
 
 def big_graph(objective: str, repeat: int, size: int = 10_000) -> None:

@@ -196,8 +196,9 @@ def main() -> None:
     if args.json:
         print(json.dumps([asdict(r) for r in rows], indent=2))
     else:
+        print("latency and energy: modeled (simulated devices)")
         for r in rows:
-            where = ", ".join(f"{d.split(':')[1]} {n}" for d, n in r.nodes_per_device.items())
+            where = ", ".join(f"{d} {n}" for d, n in r.nodes_per_device.items())
             print(f"budget {r.budget_ms:5g} ms  {r.role:18} {r.how:48.48}  {r.latency_ms:7.3f} ms  "
                   f"{r.energy_mj:8.2f} mJ  {where}")
         feasible = [b for b in budgets if any(r.feasible for r in rows if r.budget_ms == b)]

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from hetero.cost import CostModel
+from hetero.cost import CostModel, idle_w, value_bytes
 from hetero.device import Device
-from hetero.timeline import checked_objective, value_bytes
+from hetero.timeline import checked_objective
 
 Front = list[tuple[float, float, tuple[str, ...]]]  # (ms, mJ, devices so far)
 
@@ -47,7 +47,7 @@ def best_chain(graph: Any, candidates: dict[str, list[str]], devices: dict[str, 
     if nodes is None:
         raise ValueError("best_chain needs a chain: each node reading only the previous "
                          "node's output (weights aside)")
-    idle = sum(d.profile.idle_w for d in devices.values())
+    idle = idle_w(devices)
     fronts: dict[str | None, Front] = {None: [(0.0, 0.0, ())]}  # None: data on the host
     carried = [v.name for v in graph.inputs]
     for node in nodes:

@@ -11,6 +11,7 @@ it was measured or modeled.
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ import numpy as np
 
 from hetero.cache import cache_dir, content_key, read_json, write_json
 from hetero.device import Device
+from hetero.kernels.base import TensorInfo, itemsize, numel
 from hetero.queue import Work
 
 #: com.hetero fused ops cost what the op they extend costs (the fused tail is elementwise)
@@ -71,8 +73,6 @@ def node_work(node: Any, graph: Any) -> Work:
 
 def tensor_info(graph: Any, name: str) -> Any:
     """The op library's TensorInfo of a value (symbolic dimensions as 1), None if unknown."""
-    from hetero.kernels.base import TensorInfo
-
     if not name:
         return None
     if name in graph.constants:
@@ -82,15 +82,32 @@ def tensor_info(graph: Any, name: str) -> Any:
     if info is None or info.dtype is None or info.shape is None:
         return None
     shape = tuple(d if isinstance(d, int) and d > 0 else 1 for d in info.shape)
-    return TensorInfo(shape, np.dtype(info.dtype).name)
+    return TensorInfo(shape, dtype_name(info.dtype))
 
 
-def numel(shape: tuple[int, ...]) -> int:
-    return int(np.prod(shape, dtype=np.int64))
+def value_bytes(graph: Any, name: str) -> int:
+    """Bytes of a value as ``nbytes(tensor_info(graph, name))`` counts them (0 if unknown:
+    symbolic dimensions count as 1), without building a TensorInfo: planners size every
+    value of graphs of 10,000 nodes."""
+    if not name:
+        return 0
+    if name in graph.constants:
+        return int(np.asarray(graph.constants[name]).nbytes)
+    info = graph.values.get(name)
+    if info is None or info.dtype is None or info.shape is None:
+        return 0
+    return numel(d if isinstance(d, int) and d > 0 else 1 for d in info.shape) * \
+        itemsize(dtype_name(info.dtype))
 
 
 def nbytes(info: Any) -> int:
-    return numel(info.shape) * np.dtype(info.dtype).itemsize
+    return numel(info.shape) * itemsize(info.dtype)
+
+
+@functools.cache
+def dtype_name(dtype: Any) -> str:
+    """numpy's dtype name; cached, as the planners ask it of every value many times."""
+    return np.dtype(dtype).name
 
 
 def history_key(op: str, shapes: list, dtype: str, device: Device) -> str:
@@ -152,6 +169,14 @@ class CostModel:
         self.history = history
         # searches ask the same many times; the node is kept so its id is not reused
         self._known: dict[tuple[int, str], tuple[Any, Estimate]] = {}
+        self._work: dict[int, tuple[Any, Work]] = {}
+
+    def work(self, node: Any, graph: Any) -> Work:
+        """``node_work``, once per node for every device asked about it."""
+        key = id(node)
+        if key not in self._work:
+            self._work[key] = node, node_work(node, graph)
+        return self._work[key][1]
 
     def node(self, node: Any, graph: Any, device: Device) -> Estimate:
         """Computed once per (node, device) for this model's lifetime: history recorded
@@ -162,7 +187,7 @@ class CostModel:
         return self._known[key][1]
 
     def estimate(self, node: Any, graph: Any, device: Device) -> Estimate:
-        work = node_work(node, graph)
+        work = self.work(node, graph)
         given = plugin_estimate(node, graph, device, work)
         if given is not None:
             return given
@@ -210,7 +235,7 @@ def plugin_estimate(node: Any, graph: Any, device: Device, work: Work) -> Estima
     return None
 
 
-def can_run(node: Any, graph: Any, device: Device) -> bool:
+def can_run(node: Any, graph: Any, device: Device, work: Work | None = None) -> bool:
     """Whether the device can run the node: its backend implements it, and its profile
     computes in the node's dtype (an int8-only accelerator cannot run a float32 conv until
     the model is quantised); dtypes a profile lists no peak for, such as int64 shape
@@ -218,7 +243,7 @@ def can_run(node: Any, graph: Any, device: Device) -> bool:
     if device.impl.node_tier(device, node, graph) is None:
         return False
     peaks = device.profile.peak_gflops
-    return node_work(node, graph).dtype in peaks or "float32" in peaks
+    return (work or node_work(node, graph)).dtype in peaks or "float32" in peaks
 
 
 def roofline(device: Device, work: Work) -> Estimate:
@@ -227,6 +252,12 @@ def roofline(device: Device, work: Work) -> Estimate:
     dtype = work.dtype if work.dtype in profile.peak_gflops else "float32"
     ms = profile.roofline_s(work.flops, work.bytes, dtype) * 1e3
     return Estimate(ms, f"modeled: roofline of profile {profile.name!r}")
+
+
+def idle_w(devices: Any) -> float:
+    """What the powered devices draw together doing nothing ({id: Device}): charged over
+    the whole makespan, busy or not."""
+    return sum(d.profile.idle_w for d in devices.values())
 
 
 def energy_mj(busy_ms: dict[Device, float], makespan_ms: float, transfer_mj: float = 0.0

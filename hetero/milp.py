@@ -19,14 +19,19 @@ a time limit reached first returns the best placement found, with the gap in its
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import sys
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from hetero.cost import CostModel, nbytes, tensor_info
+from hetero.cost import CostModel, idle_w, value_bytes
 from hetero.device import Device
-from hetero.timeline import checked_objective, simulate
+from hetero.timeline import checked_objective, node_reads, simulate
 
 Terms = list[tuple[int | None, float]]  # (column, coefficient); column None: a constant
 #: times are solved in units of a bound on the optimum's makespan / SPAN, energies likewise:
@@ -36,6 +41,7 @@ SPAN = 1e4
 #: (scipy 1.17) sometimes rejects an integer solution it found (ERGO-Code/HiGHS#2808), on a
 #: few of the small DAGs tested; another variant of the same problem avoids it
 ATTEMPTS = ((True, True), (False, True), (True, False), (False, False))
+REDIRECT = threading.Lock()  # stdout is redirected around one solve at a time
 
 
 @dataclass(frozen=True)
@@ -74,20 +80,36 @@ def solve(graph: Any, candidates: dict[str, list[str]], devices: dict[str, Devic
         problem.build(objective, max_latency_ms, max_energy_mj, memory, tight)
         matrix, lower, upper = problem.rows.matrix()
         cols = problem.cols
-        res = milp(cols.cost, integrality=cols.integer,
-                   bounds=bounds([0.0] * len(cols.upper), cols.upper),
-                   constraints=constraint(matrix, lower, upper) if lower else None,
-                   options={"time_limit": time_limit_s, "mip_rel_gap": 1e-9,
-                            "presolve": presolve, "disp": False})
+        with stdout_to_stderr():
+            res = milp(cols.cost, integrality=cols.integer,
+                       bounds=bounds([0.0] * len(cols.upper), cols.upper),
+                       constraints=constraint(matrix, lower, upper) if lower else None,
+                       options={"time_limit": time_limit_s, "mip_rel_gap": 1e-9,
+                                "presolve": presolve, "disp": False})
         if res.status != 4:  # 4: "Solve error"
             break
     return problem.result(res, time.perf_counter() - start)
 
 
-def value_bytes(graph: Any, name: str) -> int:
-    """A value's size as the timeline counts it (0 when its shape is unknown)."""
-    info = tensor_info(graph, name)
-    return nbytes(info) if info is not None else 0
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """HiGHS 1.12 prints some solver notes to the process's stdout even with disp=False;
+    they go to stderr instead, so `hetero plan --json` stays valid JSON. One solve at a time
+    (the redirect is process-wide); where there is no stdout to redirect, nothing moves."""
+    with REDIRECT:
+        try:
+            if sys.stdout is not None:
+                sys.stdout.flush()
+            saved = os.dup(1)
+            os.dup2(2, 1)
+        except (OSError, ValueError):
+            yield
+            return
+        try:
+            yield
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
 
 
 def scipy_milp() -> tuple[Any, Any, Any]:
@@ -162,8 +184,7 @@ class Formulation:
         if unknown:
             raise ValueError(f"candidate device(s) {', '.join(unknown)} not among the devices")
         self.unplaceable = any(not ds for ds in self.cand)
-        self.reads = [list(dict.fromkeys(v for v in n.inputs if v and v not in graph.constants))
-                      for n in self.nodes]
+        self.reads = [list(node_reads(n, graph.constants)) for n in self.nodes]
         self.producer = self.producers()
         self.hops: dict[tuple[str, str | None, str | None], tuple[float, float]] = {}
         self.time_ms = [{d: model.node(n, graph, devices[d]).ms for d in ds}
@@ -227,7 +248,7 @@ class Formulation:
             return max(bound * 1.01, 1e-9)
         if max_latency_ms is not None:
             bound = min(bound, max_latency_ms)
-        idle = sum(d.profile.idle_w for d in self.devices.values())
+        idle = idle_w(self.devices)
         frugal = idle > 0 and all(d.profile.active_w >= d.profile.idle_w
                                   for d in self.devices.values())
         if frugal and max_energy_mj is not None:
@@ -256,7 +277,7 @@ class Formulation:
         """(ms, mJ) per unit: SPAN units for the horizon, and for a bound on the energy (each
         node at its most power-hungry candidate, every device idle throughout, every value's
         dearest copy to every device)."""
-        idle = sum(d.profile.idle_w for d in self.devices.values())
+        idle = idle_w(self.devices)
         mj = horizon_ms * idle + sum(max(mj for _, mj in c) for c in self.copies()) * \
             (1 + len(self.devices)) + \
             sum(max((t * self.devices[d].profile.active_w for d, t in ts.items()), default=0.0)
@@ -403,7 +424,7 @@ class Formulation:
             for d, col in xs.items():
                 p = self.devices[d].profile
                 self.energy.append((col, self.time[n][d] * (p.active_w - p.idle_w) * per_unit))
-        idle = sum(d.profile.idle_w for d in self.devices.values())
+        idle = idle_w(self.devices)
         self.energy.append((self.c, idle * per_unit))
 
     def memory(self) -> None:

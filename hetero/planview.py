@@ -38,6 +38,11 @@ def energy_parts(plan: Plan) -> dict[str, float]:
     return parts
 
 
+def host_clock(plan: Plan, device_id: str) -> str:
+    """The note a measured time of a simulated device carries: the host computed it."""
+    return " (host, simulated device)" if plan.devices[device_id].simulated else ""
+
+
 def summary(plan: Plan) -> list[str]:
     """The lines under the table: the estimate, how it was found, the baselines, the devices."""
     e = plan.estimate
@@ -70,7 +75,8 @@ def report(plan: Plan) -> str:
     times = {t.node: t for t in plan.last_run}
     ops = {n.name: n.op_type for n in plan.graph.nodes}
     for d in plan.decisions:
-        ran = f"{times[d.node].ms:.3f} ms" if d.node in times else "-"
+        ran = f"{times[d.node].ms:.3f} ms{host_clock(plan, d.device)}" if d.node in times \
+            else "-"
         kind = "measured" if d.source.startswith("measured") else "modeled"
         why = ("FALLBACK: " if d.fallback else "") + d.reason
         table.add_row(d.node, ops[d.node], d.device, d.tier, f"{d.ms:.3g} ms {kind}", ran, why,
@@ -124,7 +130,8 @@ def trace_events(plan: Plan) -> list[dict[str, Any]]:
     for t in plan.last_run:
         events.append({"ph": "X", "pid": 2, "tid": row(2, t.device), "name": t.node,
                        "cat": t.op_type, "ts": t.start_ms * 1e3, "dur": t.ms * 1e3,
-                       "args": {"tier": t.tier, "source": "measured: wall clock"}})
+                       "args": {"tier": t.tier, "source": "measured: wall clock"
+                                + host_clock(plan, t.device)}})
     return events
 
 

@@ -201,6 +201,8 @@ class Plan:
         return planview.report(self)
 
     def to_json(self) -> str:
+        """Placement, estimate (with provenance and energy parts), baselines, devices,
+        decisions, spans and the last run, as JSON."""
         return json.dumps(planview.as_dict(self), indent=2)
 
     def save_trace(self, path: str | Path) -> Path:
@@ -286,23 +288,24 @@ def compile(model: Any, devices: list[Device] | None = None, objective: str = "e
 def steps(graph: Graph, decisions: list[Decision]) -> list[Step]:
     """Node runs in graph order, each preceded by the transfers that bring its inputs; then
     the transfers that bring the outputs back to the caller."""
-    where: dict[str, set[str]] = {v.name: {HOST} for v in graph.inputs}
+    # where each value is, first holder first: copies come from where it was made, as in
+    # the timeline (a dict, so the choice does not depend on hashing)
+    where: dict[str, dict[str, None]] = {v.name: {HOST: None} for v in graph.inputs}
     out: list[Step] = []
     for node, decision in zip(graph.nodes, decisions, strict=True):
         for name in dict.fromkeys(n for n in [*node.inputs, *node.outer] if n):
             if name in graph.constants:
                 continue  # resident since compile
-            held = where.setdefault(name, set())
+            held = where.setdefault(name, {})
             if decision.device not in held:
-                source = HOST if HOST in held else next(iter(held))
-                out.append(Step("transfer", decision.device, value=name, source=source))
-                held.add(decision.device)
+                out.append(Step("transfer", decision.device, value=name, source=next(iter(held))))
+                held[decision.device] = None
         out.append(Step("run", decision.device, node=node, tier=decision.tier))
         for name in node.outputs:
             if name:
-                where[name] = {decision.device}
+                where[name] = {decision.device: None}
     for value in graph.outputs:
-        held = where.get(value.name, set())
+        held = where.get(value.name, {})
         if value.name not in graph.constants and HOST not in held:
             out.append(Step("transfer", HOST, value=value.name, source=next(iter(held))))
     return out

@@ -21,12 +21,14 @@ from hetero.errors import PlanInfeasible, UnsupportedOp
 from hetero.search import Found, Goal, Scorer, best_placement, best_single_device, priority_greedy
 
 STRATEGIES = ("search", "single-device", "priority")
-MILP_NODE_LIMIT = 64  # ResNet-50 (58 nodes) solves in 0.2 s; 50-node random DAGs can stall
-MILP_TIME_LIMIT_S = 10.0  # past it the MILP's best placement competes with the heuristic's
+MILP_NODE_LIMIT = 64  # ResNet-50 (58 nodes) solves in 0.2 s; 40-node random DAGs can take 30 s
+MILP_TIME_LIMIT_S = 2.0  # a MILP not proved optimal by then is dropped for the heuristic
 
 
 @dataclass
 class Decision:
+    """Where one node runs and why: what the report prints and the JSON carries."""
+
     node: str
     device: str
     tier: str  # "native" or "reference"
@@ -56,20 +58,26 @@ def place(graph: Any, devices: list[Device], pins: dict[str, str] | None, strict
     goal = goal or Goal()
     by_id = {d.id: d for d in devices}
     score = Scorer(graph, by_id, goal, model or CostModel())
-    tiers = {n.name: {d.id: tier_on(n, graph, d) for d in devices} for n in graph.nodes}
+    tiers = {n.name: {d.id: tier_on(n, graph, d, score.model) for d in devices}
+             for n in graph.nodes}
     candidates, notes = allowed(graph, tiers, checked_pins(graph, pins), strict)
     chosen, baselines = choose(score, candidates, strategy)
     if goal.excess(chosen.estimate) > 0:
-        raise infeasible(score, candidates, chosen)
+        rescued = rescue(score, candidates) if strategy == "search" else None
+        if rescued is None:
+            raise infeasible(score, candidates, chosen, strategy)
+        chosen = rescued
     return Placed(explain(score, chosen, tiers, candidates, notes), chosen, baselines)
 
 
-def tier_on(node: Any, graph: Any, device: Device) -> str | None:
+def tier_on(node: Any, graph: Any, device: Device, model: CostModel) -> str | None:
     """The tier the device runs the node on, None if it cannot (the cost model's view too)."""
-    return device.impl.node_tier(device, node, graph) if can_run(node, graph, device) else None
+    runs = can_run(node, graph, device, model.work(node, graph))
+    return device.impl.node_tier(device, node, graph) if runs else None
 
 
 def checked_pins(graph: Any, pins: dict[str, str] | None) -> dict[str, str]:
+    """The pins, once every pinned name is known to be a node of the graph."""
     pins = dict(pins or {})
     names = {n.name for n in graph.nodes}
     unknown = sorted(set(pins) - names)
@@ -121,16 +129,17 @@ def choose(score: Scorer, candidates: dict[str, list[str]], strategy: str
     if exact is not None:
         return exact, baselines
     solved = milp_search(score, candidates)
-    if solved is not None and solved.how == "MILP (optimal)":
+    if solved is not None:
         return solved, baselines
-    best = best_placement(score, candidates)[0]
-    return (best if solved is None else score.better(best, solved)), baselines
+    return best_placement(score, candidates)[0], baselines
 
 
 def milp_search(score: Scorer, candidates: dict[str, list[str]]) -> Found | None:
-    """The MILP's placement on DAGs of up to ``MILP_NODE_LIMIT`` nodes, for energy or latency
-    (EDP is not linear); None where it does not apply, scipy is missing, or no placement
-    meets the caps (the heuristic then finds the closest for PlanInfeasible)."""
+    """The MILP's optimum on DAGs of up to ``MILP_NODE_LIMIT`` nodes, for energy or latency
+    (EDP is not linear); None where it does not apply, scipy is missing, no placement meets
+    the caps (the heuristic then finds the closest for PlanInfeasible), or optimality is not
+    proved within ``MILP_TIME_LIMIT_S`` (a best-so-far would make plans depend on the
+    machine's speed; the heuristic's do not)."""
     from hetero.milp import solve
 
     goal = score.goal
@@ -142,9 +151,9 @@ def milp_search(score: Scorer, candidates: dict[str, list[str]]) -> Found | None
                        time_limit_s=MILP_TIME_LIMIT_S)
     except UnsupportedOp:  # scipy is not installed: the other searches still run
         return None
-    if result is None or not result.placement:
+    if result is None or result.status != "optimal":
         return None
-    return score.found(result.placement, f"MILP ({result.status})")
+    return score.found(result.placement, "MILP (optimal)")
 
 
 def chain_search(score: Scorer, candidates: dict[str, list[str]]) -> Found | None:
@@ -161,38 +170,65 @@ def chain_search(score: Scorer, candidates: dict[str, list[str]]) -> Found | Non
     return result if result.estimate.memory_over == 0 else None
 
 
-def infeasible(score: Scorer, candidates: dict[str, list[str]], closest: Found
-               ) -> PlanInfeasible:
-    """Which cap binds, and the best each broken cap's figure can reach on its own."""
+CAPS = (("max_latency_ms", "latency", "ms"), ("max_energy_mj", "energy", "mJ"))
+
+
+def rescue(score: Scorer, candidates: dict[str, list[str]]) -> Found | None:
+    """A heuristic can stop short of the caps where a placement meets them: the best
+    placement for each capped figure alone, if it keeps every cap."""
+    for cap, metric, _ in CAPS:
+        if getattr(score.goal, cap) is not None:
+            alone = reachable(score, candidates, metric)
+            if score.goal.excess(alone.estimate) == 0:
+                return alone
+    return None
+
+
+def infeasible(score: Scorer, candidates: dict[str, list[str]], closest: Found,
+               strategy: str) -> PlanInfeasible:
+    """Which constraint binds (memory, or a cap), and the best figure reachable on it."""
     goal, estimate = score.goal, closest.estimate
-    if estimate.memory_over > 0:
-        over = [f"{d} needs {estimate.memory_bytes[d] / 2**20:.1f} MiB of its "
-                f"{score.devices[d].memory_bytes / 2**20:.1f} MiB"
-                for d in estimate.memory_bytes if score.devices[d].memory_bytes > 0
-                and estimate.memory_bytes[d] > score.devices[d].memory_bytes]
+    broken = [(cap, getattr(goal, cap), metric, unit) for cap, metric, unit in CAPS
+              if getattr(goal, cap) is not None and estimate.score(metric) > getattr(goal, cap)]
+    if strategy != "search":
+        figures = "; ".join(f"{m} {estimate.score(m):.4g} {u} > {c}={limit:g}"
+                            for c, limit, m, u in broken) or "it overflows a device's memory"
         return PlanInfeasible(
-            f"no placement fits in the devices' memory: in the closest found ({closest.how}) "
-            f"{'; '.join(over)}. Add a device with more memory, or pin fewer weights to the "
-            "small one", constraint="memory", limit=None, best=None, closest=closest)
-    broken = [(cap, limit, metric, unit) for cap, limit, metric, unit in (
-        ("max_latency_ms", goal.max_latency_ms, "latency", "ms"),
-        ("max_energy_mj", goal.max_energy_mj, "energy", "mJ"))
-        if limit is not None and estimate.score(metric) > limit]
-    if not broken:  # the caps are each met alone but not by one placement
-        broken = [("max_latency_ms", goal.max_latency_ms, "latency", "ms")]
+            f"strategy {strategy!r} ({closest.how}) breaks the constraints: {figures}. The "
+            "baselines ignore caps; strategy='search' meets them where any placement can",
+            constraint=broken[0][0] if broken else "memory", limit=broken[0][1] if broken
+            else None, closest=closest)
+    roomy = reachable(score, candidates, goal.objective)
+    if roomy.estimate.memory_over > 0:
+        return PlanInfeasible(
+            f"no placement fits in the devices' memory: the closest found "
+            f"({roomy.how.replace(' (optimal)', '')}) still has "
+            f"{memory_overflow(score, roomy.estimate)}. Add a device with more memory",
+            constraint="memory", closest=roomy)
+    if not broken:  # it fits in memory only by breaking a cap: the first cap set binds
+        broken = [(c, getattr(goal, c), m, u) for c, m, u in CAPS if getattr(goal, c)]
     cap, limit, metric, unit = broken[0]
-    alone = reachable(score, candidates, metric)
-    if alone.estimate.score(metric) <= limit:
-        other = "max_energy_mj" if cap == "max_latency_ms" else "max_latency_ms"
-        detail = (f"{metric} alone can reach {alone.estimate.score(metric):.4g} {unit}, but not "
-                  f"together with {other}; the closest placement found ({closest.how}) takes "
-                  f"{estimate.latency_ms:.4g} ms and {estimate.energy_mj:.4g} mJ. Relax one cap")
-    else:
+    alone = reachable(score, candidates, metric).estimate.score(metric)
+    if alone > limit:
         better = "faster" if metric == "latency" else "more frugal"
-        detail = (f"the best reachable {metric} is {alone.estimate.score(metric):.4g} {unit} "
-                  f"({alone.how}). Raise the cap, or add a {better} device")
+        detail = (f"the best reachable {metric} within the devices' memory is {alone:.4g} "
+                  f"{unit}. Raise the cap, or add a {better} device")
+    else:
+        others = [c for c, _, _ in CAPS if c != cap and getattr(goal, c) is not None]
+        found_by = closest.how.replace(" (optimal)", "")  # optimal without the caps only
+        detail = (f"{metric} alone can reach {alone:.4g} {unit} within memory, but not "
+                  f"together with {' and '.join(others) or 'the memory capacities'}; the "
+                  f"closest placement found ({found_by}) takes {estimate.latency_ms:.4g} ms "
+                  f"and {estimate.energy_mj:.4g} mJ. Relax a cap")
     return PlanInfeasible(f"no placement meets {cap}={limit:g}: {detail}", constraint=cap,
-                          limit=limit, best=alone.estimate.score(metric), closest=closest)
+                          limit=limit, best=alone, closest=closest)
+
+
+def memory_overflow(score: Scorer, estimate: Any) -> str:
+    """'dev needs N of its M bytes' for each device whose capacity the estimate exceeds."""
+    return "; ".join(f"{d} needing {need:,} of its {score.devices[d].memory_bytes:,} bytes"
+                     for d, need in estimate.memory_bytes.items()
+                     if 0 < score.devices[d].memory_bytes < need)
 
 
 def reachable(score: Scorer, candidates: dict[str, list[str]], metric: str) -> Found:

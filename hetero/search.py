@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from hetero.cost import CostModel
+from hetero.cost import CostModel, idle_w
 from hetero.device import Device
 from hetero.timeline import Layout, PlanEstimate, Replay, Timeline, checked_objective
 
@@ -38,6 +38,11 @@ class Goal:
 
     def __post_init__(self) -> None:
         checked_objective(self.objective)
+        for cap in ("max_latency_ms", "max_energy_mj"):
+            value = getattr(self, cap)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{cap}={value!r}: a cap must be a finite number above 0 "
+                                 "(or None for no cap)")
 
     def excess(self, estimate: PlanEstimate) -> float:
         """How far ``estimate`` breaks the caps and the devices' memory capacities, relative
@@ -125,7 +130,7 @@ def list_schedule(score: Scorer, candidates: dict[str, list[str]]) -> Found:
     device where the objective grows least given the nodes already placed (a device's
     idle power is charged for every ms the makespan grows)."""
     timeline = Timeline(score.graph, score.devices, score.model, score.layout)
-    idle = sum(d.profile.idle_w for d in score.devices.values())
+    idle = idle_w(score.devices)
     spent = 0.0  # mJ so far, without the idle term of the makespan
     placement = {}
     key = GREEDY_KEYS[score.goal.objective]

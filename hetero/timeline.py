@@ -13,14 +13,11 @@ from its saved state before k.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
-from hetero.cost import CostModel, Estimate, can_run, energy_mj
+from hetero.cost import CostModel, Estimate, History, can_run, energy_mj, idle_w, value_bytes
 from hetero.device import Device
 
 OBJECTIVES = ("energy", "latency", "edp")
@@ -74,13 +71,16 @@ def overflow(needed: dict[str, int], devices: dict[str, Device]) -> float:
 
 
 def evaluate(model: Any, placement: dict[str, str], devices: list[Device] | None = None,
-             objective: str = "energy", passes: Any = None) -> PlanEstimate:
+             objective: str = "energy", passes: Sequence[str] | None = None,
+             history: History | None = None) -> PlanEstimate:
     """The estimate of any placement ({node name: device id}, every node of the graph after
-    the same passes ``hetero.compile`` runs) under the cost model the scheduler uses."""
+    the same passes ``hetero.compile`` runs) under the cost model the scheduler uses,
+    measured history included (``history``: default, the one ``hetero.compile`` reads)."""
     import hetero
     from hetero.errors import UnsupportedOp
     from hetero.graph.passes import optimise
 
+    checked_objective(objective)
     graph = optimise(model.graph() if hasattr(model, "graph") else model, passes)
     by_id = {d.id: d for d in (list(devices) if devices is not None else hetero.devices())}
     names = [n.name for n in graph.nodes]
@@ -99,8 +99,9 @@ def evaluate(model: Any, placement: dict[str, str], devices: list[Device] | None
             raise UnsupportedOp(f"evaluate: {node.label} is placed on {device.id}, which cannot"
                                 " run it (`hetero ops` lists op support; the device's profile "
                                 "lists the dtypes it computes in)")
-    estimate = simulate(graph, placement, by_id)
-    estimate.objective = checked_objective(objective)
+    model = CostModel(history if history is not None else History())
+    estimate = simulate(graph, placement, by_id, model)
+    estimate.objective = objective
     return estimate
 
 
@@ -109,21 +110,6 @@ def simulate(graph: Any, placement: dict[str, str], devices: dict[str, Device],
     """The timeline of ``graph`` with each node on ``devices[placement[node]]``."""
     layout = Layout(graph, devices, model)
     return layout.estimate([placement[node.name] for node in layout.nodes])
-
-
-def value_bytes(graph: Any, name: str) -> int:
-    """Bytes of a value as ``nbytes(tensor_info(graph, name))`` counts them (0 if unknown:
-    symbolic dimensions count as 1), without building a TensorInfo: a layout sizes every
-    value of graphs of 10,000 nodes."""
-    if not name:
-        return 0
-    if name in graph.constants:
-        return int(np.asarray(graph.constants[name]).nbytes)
-    info = graph.values.get(name)
-    if info is None or info.dtype is None or info.shape is None:
-        return 0
-    dims = (d if isinstance(d, int) and d > 0 else 1 for d in info.shape)
-    return math.prod(dims) * np.dtype(info.dtype).itemsize
 
 
 #: (value, arrival ms, transfer mJ, bytes moved, transfer span) of one input reaching a device
@@ -159,6 +145,13 @@ class Run:
                    self.moved_bytes)
 
 
+def node_reads(node: Any, constants: Any) -> tuple[str, ...]:
+    """The values a node needs before it starts, weights aside: its inputs and the outer-scope
+    values its subgraphs (If, Loop, Scan) read, as the runtime moves them."""
+    return tuple(dict.fromkeys(n for n in (*node.inputs, *node.outer)
+                               if n and n not in constants))
+
+
 class Layout:
     """What timing any placement of one graph on one set of devices needs, worked out once
     (a search times thousands of placements): each node's reads, writes and memory, value
@@ -170,9 +163,9 @@ class Layout:
         self.index = {node.name: i for i, node in enumerate(self.nodes)}
         self.sizes: dict[str, int] = {}
         consts = graph.constants
-        touched = [[n for n in (*node.inputs, *node.outputs) if n] for node in self.nodes]
-        self.reads = [tuple(dict.fromkeys(n for n in node.inputs if n and n not in consts))
-                      for node in self.nodes]
+        touched = [[n for n in (*node.inputs, *node.outer, *node.outputs) if n]
+                   for node in self.nodes]
+        self.reads = [node_reads(node, consts) for node in self.nodes]
         self.writes = [tuple(n for n in node.outputs if n) for node in self.nodes]
         self.acts = [sum(self.size(n) for n in names if n not in consts) for names in touched]
         self.weights = [{n: self.size(n) for n in names if n in consts} for names in touched]
@@ -184,7 +177,7 @@ class Layout:
         for i, names in enumerate(self.reads):
             for k in sorted({producer[n] for n in names if n in producer}):
                 self.readers[k].append(i)
-        self.idle_w = sum(d.profile.idle_w for d in devices.values())  # W while powered
+        self.idle_w = idle_w(devices)  # W while powered
         self.extra_w = [d.profile.active_w - d.profile.idle_w for d in devices.values()]
 
     def size(self, name: str) -> int:

@@ -7,6 +7,8 @@ conformance suite runs. Families (the unary elementwise ops, say) build several 
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -88,10 +90,12 @@ def info(x: Array | np.ndarray) -> TensorInfo:
 
 
 def numel(shape: Sequence[int]) -> int:
-    return int(np.prod(shape, dtype=np.int64))
+    return int(math.prod(shape))
 
 
+@functools.cache
 def itemsize(dtype: str) -> int:
+    """Cached: the cost model asks it of every value, for every device, many times."""
     return np.dtype(dtype).itemsize
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -50,6 +51,12 @@ def edge_devices(server_link: str = "5g"):
              hetero.sim.attach("jetson-xavier-nx-cpu", link="shared"),
              hetero.sim.attach("a100", link=server_link)]
     return {d.id: d for d in found}
+
+
+def small_memory(profile: str, nbytes: int) -> hetero.Device:
+    """A simulated device of a catalogued profile with only ``nbytes`` of memory."""
+    base = hetero.profiles()[profile]
+    return hetero.sim.attach(dataclasses.replace(base, memory_bytes=nbytes), link="shared")
 
 
 def exhaustive(graph, devices, objective, max_ms=None):

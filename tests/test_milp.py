@@ -3,12 +3,11 @@ same optimum, and the MILP's own figure is what the timeline says of its placeme
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from types import SimpleNamespace
 
 import pytest
-from test_chain import edge_devices, random_chain
+from test_chain import edge_devices, random_chain, small_memory
 from test_cost import branches_graph
 from test_search import everywhere, random_dag
 
@@ -121,11 +120,6 @@ def test_the_energy_delay_product_is_refused_as_nonlinear():
         solve(graph, everywhere(graph, devices), devices, "edp")
     with pytest.raises(ValueError, match="choose one of"):
         solve(graph, everywhere(graph, devices), devices, "watts")
-
-
-def small_memory(profile: str, nbytes: int) -> hetero.Device:
-    base = hetero.profiles()[profile]
-    return hetero.sim.attach(dataclasses.replace(base, memory_bytes=nbytes), link="shared")
 
 
 def test_a_device_holds_no_more_than_its_memory():

@@ -4,12 +4,11 @@ plans that show themselves (report, JSON, trace, plot) and feed the history when
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import numpy as np
 import pytest
-from test_chain import edge_devices, random_chain
+from test_chain import edge_devices, random_chain, small_memory
 from test_cost import branches_graph
 from test_search import everywhere, random_dag
 
@@ -18,6 +17,7 @@ from hetero.chain import best_chain
 from hetero.cost import History
 from hetero.errors import PlanInfeasible
 from hetero.search import Goal, Scorer, exhaustive
+from hetero.timeline import simulate
 
 pytestmark = pytest.mark.usefixtures("registry")
 
@@ -115,11 +115,6 @@ def test_an_energy_cap_is_refused_with_the_best_reachable_energy(tmp_path):
     assert info.value.best == pytest.approx(least)
 
 
-def small_memory(profile: str, nbytes: int) -> hetero.Device:
-    base = hetero.profiles()[profile]
-    return hetero.sim.attach(dataclasses.replace(base, memory_bytes=nbytes), link="shared")
-
-
 def test_weights_that_do_not_fit_a_device_go_elsewhere_or_are_refused(tmp_path):
     graph = random_chain(1)  # convolutions with weights
     frugal = small_memory("jetson-xavier-nx-gpu", 4096)  # smaller than any conv's weights
@@ -129,7 +124,8 @@ def test_weights_that_do_not_fit_a_device_go_elsewhere_or_are_refused(tmp_path):
     weighted = {n.name for n in graph.nodes if any(i in graph.constants for i in n.inputs)}
     assert weighted and all(plan.placement[n] == other.id for n in weighted)
     assert plan.estimate.memory_bytes[frugal.id] <= 4096
-    with pytest.raises(PlanInfeasible, match=r"memory: in the closest .* needs") as info:
+    with pytest.raises(PlanInfeasible, match=r"memory: the closest found .* needing "
+                                             r"\d[\d,]* of its 4,096 bytes") as info:
         plan_for(graph, {frugal.id: frugal}, tmp_path)
     assert info.value.constraint == "memory"
 
@@ -181,6 +177,9 @@ def test_runs_on_real_devices_feed_the_history(tmp_path):
     again = hetero.compile(graph, devices=[cpu, sim], placement=pins, passes=(),
                            history=History(tmp_path / "history.json"))
     sources = {d.node: d.source for d in again.decisions}
+    checked = hetero.evaluate(graph, again.placement, [cpu, sim], passes=(),
+                              history=History(tmp_path / "history.json"))
+    assert checked.latency_ms == pytest.approx(again.estimate.latency_ms)  # the same model
     assert sources[first] == "measured: median of 2 runs of this op, shape and device"
     assert sources[second].startswith("modeled")  # a simulated device's wall clock is the host's
     trace = json.loads(plan.save_trace(tmp_path / "t.json").read_text())["traceEvents"]
@@ -205,3 +204,68 @@ def test_hetero_plan_prints_the_plan_and_refuses_an_impossible_budget(tmp_path, 
     assert (tmp_path / "t.json").exists()
     assert main(["plan", str(path), "--devices", devices, "--max-latency-ms", "1e-6"]) == 2
     assert "no placement meets max_latency_ms=1e-06" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("cap", [{"max_latency_ms": 0}, {"max_energy_mj": -1.0},
+                                 {"max_latency_ms": float("nan")}])
+def test_a_cap_must_be_a_positive_number(cap, tmp_path):
+    graph, devices = random_chain(0), edge_devices("5g")
+    with pytest.raises(ValueError, match="a cap must be a finite number above 0"):
+        plan_for(graph, devices, tmp_path, **cap)
+
+
+def test_a_baseline_strategy_that_breaks_a_cap_says_so(tmp_path):
+    graph, devices = random_chain(0), edge_devices("pcie4")
+    fastest = plan_for(graph, devices, tmp_path, objective="latency").estimate.latency_ms
+    priority = plan_for(graph, devices, tmp_path, strategy="priority").estimate.latency_ms
+    assert fastest < priority
+    with pytest.raises(PlanInfeasible, match="strategy 'priority' .* breaks the constraints: "
+                                             "latency .* > max_latency_ms"):
+        plan_for(graph, devices, tmp_path, strategy="priority", max_latency_ms=fastest * 1.01)
+    assert plan_for(graph, devices, tmp_path, max_latency_ms=fastest * 1.01)
+
+
+def test_memory_is_blamed_only_when_no_placement_fits(tmp_path):
+    """The fast device holds 99% of what the graph needs, the slow one everything: under a
+    cap only the fast device meets, the cap binds, not memory."""
+    graph = random_chain(1)
+    probe = small_memory("jetson-xavier-nx-cpu", 2**40)
+    names = [n.name for n in graph.nodes]
+    need = simulate(graph, dict.fromkeys(names, probe.id), {probe.id: probe}).memory_bytes
+    hetero.sim.detach(probe)
+    fast = small_memory("jetson-xavier-nx-cpu", int(need[probe.id] * 0.99))
+    slow = hetero.sim.attach("a100", link="4g")
+    devices = {fast.id: fast, slow.id: slow}
+    alone = simulate(graph, dict.fromkeys(names, fast.id), devices).latency_ms
+    with pytest.raises(PlanInfeasible, match="best reachable latency within the devices' "
+                                             "memory") as info:
+        plan_for(graph, devices, tmp_path, max_latency_ms=alone * 1.0001)
+    assert info.value.constraint == "max_latency_ms" and info.value.best > alone
+
+
+def test_values_read_by_a_subgraph_wait_for_their_producer_and_their_transfer(tmp_path):
+    """An If reads y from the outer scope: it starts after y is made and has crossed the link
+    (the runtime moves outer values like inputs, and so does the timeline)."""
+    from onnx import TensorProto, helper
+
+    def branch(op: str, out: str):
+        return helper.make_graph([helper.make_node(op, ["y"], [out])], op, [],
+                                 [helper.make_tensor_value_info(out, TensorProto.FLOAT, [1, 1024])])
+
+    nodes = [helper.make_node("Relu", ["x"], ["y"], name="relu"),
+             helper.make_node("If", ["c"], ["z"], name="if", then_branch=branch("Abs", "o1"),
+                              else_branch=branch("Neg", "o2"))]
+    graph = hetero.load(helper.make_model(helper.make_graph(
+        nodes, "outer", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1024]),
+                         helper.make_tensor_value_info("c", TensorProto.BOOL, [])],
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 1024])]),
+        opset_imports=[helper.make_opsetid("", 17)])).graph()
+    far, near = hetero.sim.attach("a100", link="4g"), hetero.sim.attach("jetson-xavier-nx-gpu")
+    devices = {far.id: far, near.id: near}
+    estimate = simulate(graph, {"relu": far.id, "if": near.id}, devices)
+    spans = {s.name: s for s in estimate.spans}
+    assert spans["y"].kind == "transfer" and spans["if"].start_ms >= spans["y"].end_ms
+    assert estimate.transfer_bytes >= 2 * 4096  # y crossed the link, as did x and z
+    plan = plan_for(graph, devices, tmp_path)
+    out = plan.run({"x": np.ones((1, 1024), np.float32), "c": np.array(True)})
+    np.testing.assert_array_equal(out["z"], np.ones((1, 1024), np.float32))
