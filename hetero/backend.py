@@ -41,6 +41,9 @@ class Backend:
     requires: ClassVar[tuple[str, ...]] = ()
     #: True when the devices compute on the host and only model the target's figures.
     simulated: ClassVar[bool] = False
+    #: True when the backend compiles each run of consecutive nodes placed on one of its
+    #: devices as one unit (``prepare_subgraph``) rather than node by node (TVM, NPUs).
+    subgraphs: ClassVar[bool] = False
 
     def unavailable_reason(self) -> str | None:
         """Why this backend cannot run here (with the fix), or None when it can."""
@@ -115,8 +118,15 @@ class Backend:
         raise UnsupportedOp(f"backend {self.name} does not run ONNX nodes")
 
     def run_node(self, device: Device, prepared: Any, inputs: dict[str, Any]) -> list[Any]:
-        """Run a prepared node on native buffers (by value name); its outputs, in order."""
+        """Run a prepared node (or subgraph) on native buffers (by value name); its outputs,
+        in order."""
         raise UnsupportedOp(f"backend {self.name} does not run ONNX nodes")
+
+    def prepare_subgraph(self, device: Device, nodes: list[Any], graph: Any,
+                         inputs: list[str], outputs: list[str]) -> Any:
+        """With ``subgraphs``: one unit for a run of consecutive nodes placed here, reading
+        ``inputs`` (weights aside) and producing ``outputs``; ``run_node`` runs it."""
+        raise UnsupportedOp(f"backend {self.name} does not compile subgraphs")
 
     def modeled_cost(self, device: Device, work: Any) -> dict[str, Any] | None:
         """Modeled time/energy of a work item (simulated backends); None when not modeled."""

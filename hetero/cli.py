@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import hetero
-from hetero.device import Device, DeviceProfile
+from hetero.device import Device, DeviceProfile, one_per_silicon
 
 
 def human_bytes(n: int) -> str:
@@ -91,7 +91,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     """Place a model's nodes under the objective and caps; show where, why and what it costs."""
     model = hetero.load(args.model)
     devices = plan_devices(args.devices) if args.devices else \
-        [d for d in hetero.devices() if not d.simulated]
+        one_per_silicon([d for d in hetero.devices() if not d.simulated])
     plan = hetero.compile(model, devices=devices, objective=args.objective,
                           max_latency_ms=args.max_latency_ms, max_energy_mj=args.max_energy_mj,
                           strategy=args.strategy)
@@ -227,7 +227,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     model = hetero.load(args.model)
     devices = [hetero.device(s) for s in args.device] or \
-        [d for d in hetero.devices() if not d.simulated]
+        one_per_silicon([d for d in hetero.devices() if not d.simulated])
     plan = hetero.compile(model, devices=devices)
     feeds = read_inputs(args.input, plan.graph)
     start = time.perf_counter()
@@ -265,7 +265,8 @@ def parser() -> argparse.ArgumentParser:
     conformance.add_argument("--backend", action="append", default=[], metavar="NAME",
                              help="test every device of this backend (repeatable)")
     conformance.add_argument("--device", action="append", default=[], metavar="SELECTOR",
-                             help="device to test (repeatable); default: every real device")
+                             help="device to test (repeatable); default: every real "
+                                  "device that runs portable kernels")
     conformance.add_argument("--op", action="append", default=[], metavar="NAME",
                              help="ONNX op to test (repeatable), e.g. MatMul; default: all")
     conformance.add_argument("--dtype", action="append", default=[], metavar="DTYPE",
@@ -284,7 +285,7 @@ def parser() -> argparse.ArgumentParser:
                           "data of their declared shape")
     run.add_argument("--device", action="append", default=[], metavar="SELECTOR",
                      help="a device the plan may use, in preference order (repeatable); "
-                          "default: every real device")
+                          "default: every real device, one per piece of hardware")
     run.add_argument("--json", action="store_true", help="machine-readable output")
     run.set_defaults(run=cmd_run)
     add_plan_command(sub)
@@ -297,8 +298,8 @@ def add_plan_command(sub: Any) -> None:
     plan.add_argument("model", help="path to the .onnx file")
     plan.add_argument("--devices", default="", metavar="SEL,SEL",
                       help="devices to place on, e.g. cpu,sim:jetson-xavier-nx-gpu,sim:a100@5g"
-                           " (sim:PROFILE[@LINK] attaches a simulated device); default: every "
-                           "real device")
+                           " (sim:PROFILE[@LINK] attaches a simulated device); default: every real "
+                           "device, one per piece of hardware")
     plan.add_argument("--objective", default="energy", choices=["energy", "latency", "edp"])
     plan.add_argument("--max-latency-ms", type=float, default=None, metavar="N")
     plan.add_argument("--max-energy-mj", type=float, default=None, metavar="N")

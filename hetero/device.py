@@ -14,6 +14,9 @@ if TYPE_CHECKING:
     from hetero.queue import Queue
 
 KINDS = ("cpu", "gpu", "npu", "fpga", "accelerator")
+#: ``info["silicon"]`` of every device that computes on the host's own cores (cpu:0, an
+#: OpenCL CPU device, TVM's llvm target): one piece of hardware seen by several backends
+HOST_CPU = "host-cpu"
 
 
 @dataclass(frozen=True)
@@ -123,3 +126,16 @@ class Device:
             "features": list(self.features), "info": self.info,
             "link": self.link.name if self.link else None, "profile": self.profile.to_dict(),
         }
+
+
+def silicon(device: Device) -> str:
+    """The hardware a device computes on: devices of different backends on the same chip
+    share it (``info["silicon"]``); any other device is its own."""
+    return device.info.get("silicon", device.id)
+
+
+def one_per_silicon(devices: list[Device]) -> list[Device]:
+    """The first device of each piece of hardware: the default set a plan is made for, as
+    the cost model treats every device given as separate hardware running in parallel."""
+    seen: set[str] = set()
+    return [d for d in devices if not (silicon(d) in seen or seen.add(silicon(d)))]

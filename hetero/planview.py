@@ -38,6 +38,14 @@ def energy_parts(plan: Plan) -> dict[str, float]:
     return parts
 
 
+def last_run(plan: Plan, times: dict[str, Any], step: str, device_id: str) -> str:
+    """A node's measured time, or its subgraph's (the unit it was compiled into)."""
+    if step not in times:
+        return "-"
+    where = " (whole subgraph)" if step in plan.units else ""
+    return f"{times[step].ms:.3f} ms{where}{host_clock(plan, device_id)}"
+
+
 def host_clock(plan: Plan, device_id: str) -> str:
     """The note a measured time of a simulated device carries: the host computed it."""
     return " (host, simulated device)" if plan.devices[device_id].simulated else ""
@@ -54,6 +62,10 @@ def summary(plan: Plan) -> list[str]:
         lines.append(f"baseline {base.how}: latency {b.latency_ms:.4g} ms, energy "
                      f"{b.energy_mj:.4g} mJ, {e.objective} = {b.score(e.objective):.4g} "
                      f"({provenance(b)})")
+    where = dict(plan.placement)
+    for unit, members in plan.units.items():
+        lines.append(f"{unit}: {', '.join(members)} on {where[members[0]]}, compiled as one "
+                     "unit")
     for device in plan.devices.values():
         sim = "SIMULATED (computes on the host; its times are modeled from the profile)" \
             if device.simulated else "real"
@@ -67,6 +79,7 @@ def report(plan: Plan) -> str:
 
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     transfers = sum(s.kind == "transfer" for s in plan.steps)
     table = Table(title=f"hetero plan: {len(plan.decisions)} nodes, {transfers} transfers")
@@ -74,18 +87,19 @@ def report(plan: Plan) -> str:
         table.add_column(column)
     times = {t.node: t for t in plan.last_run}
     ops = {n.name: n.op_type for n in plan.graph.nodes}
+    unit_of = {member: unit for unit, members in plan.units.items() for member in members}
     for d in plan.decisions:
-        ran = f"{times[d.node].ms:.3f} ms{host_clock(plan, d.device)}" if d.node in times \
-            else "-"
+        ran = last_run(plan, times, unit_of.get(d.node, d.node), d.device)
         kind = "measured" if d.source.startswith("measured") else "modeled"
         why = ("FALLBACK: " if d.fallback else "") + d.reason
-        table.add_row(d.node, ops[d.node], d.device, d.tier, f"{d.ms:.3g} ms {kind}", ran, why,
+        cells = (d.node, ops[d.node], d.device, d.tier, f"{d.ms:.3g} ms {kind}", ran, why)
+        table.add_row(*map(Text, cells),  # as written: names may hold [brackets]
                       style="yellow" if d.fallback or d.tier == "reference" else None)
     text = StringIO()
     console = Console(file=text, width=180)
     console.print(table)
     for line in summary(plan):
-        console.print(line, highlight=False)
+        console.print(line, highlight=False, markup=False)
     return text.getvalue()
 
 

@@ -19,11 +19,12 @@ import numpy as np
 
 from hetero import planview
 from hetero.cost import SAMPLES_KEPT, CostModel, History, history_key, node_work, tensor_info
-from hetero.device import Device
+from hetero.device import Device, one_per_silicon
 from hetero.errors import ModelError, UnsupportedOp
 from hetero.graph.ir import Graph, Node
 from hetero.schedule import Decision, place
 from hetero.search import Found, Goal
+from hetero.subgraphs import Unit, units
 from hetero.timeline import PlanEstimate
 
 HOST = "host"  # where the caller's inputs and the returned outputs live
@@ -116,6 +117,7 @@ class Plan:
     chosen: Found
     baselines: list[Found] = field(default_factory=list)
     history: History | None = None  # where run() records measured node times
+    units: dict[str, list[str]] = field(default_factory=dict)  # Subgraph step -> its nodes
     last_run: list[NodeTime] = field(default_factory=list)
     runs: int = 0
 
@@ -162,7 +164,7 @@ class Plan:
         nodes = {n.name: n for n in self.graph.nodes}
         for t in times:
             device = self.devices[t.device]
-            if not device.simulated:
+            if not device.simulated and t.node in nodes:  # subgraph units are not ops
                 node = nodes[t.node]
                 work = node_work(node, self.graph)
                 shapes = [list(i.shape) if i else None
@@ -238,7 +240,9 @@ def compile(model: Any, devices: list[Device] | None = None, objective: str = "e
             strict: bool = False, passes: Sequence[str] | None = None,
             max_energy_mj: float | None = None, strategy: str = "search",
             history: History | None = None) -> Plan:
-    """Place ``model``'s nodes on ``devices`` (default: every device) and prepare each node.
+    """Place ``model``'s nodes on ``devices`` (default: every device, one per piece of
+    hardware: cpu:0 rather than also TVM's or OpenCL's view of the same cores) and prepare
+    each node.
 
     Placement minimises ``objective`` ("energy", "latency" or "edp") within the caps and
     each device's memory (``hetero.schedule``); ``placement`` pins nodes, and a pin a device
@@ -262,18 +266,33 @@ def compile(model: Any, devices: list[Device] | None = None, objective: str = "e
         raise UnsupportedOp(f"placement pins {', '.join(sorted(gone))}, which the graph passes "
                             "removed or merged into a neighbour; pin that node, or compile "
                             "with passes=() to keep every node")
-    chosen = list(devices) if devices is not None else hetero.devices()
+    chosen = list(devices) if devices is not None else one_per_silicon(hetero.devices())
     by_id = {d.id: d for d in chosen}
     history = history if history is not None else History()
     placed = place(graph, chosen, placement, strict, goal, CostModel(history), strategy)
     placed.chosen.estimate.objective = objective
     for base in placed.baselines:
         base.estimate.objective = objective
+    plan_units = units(graph, placed.decisions, by_id)
+    prepared, resident = prepare(graph, plan_units, by_id)
+    return Plan(graph, by_id, placed.decisions, steps(graph, plan_units), prepared, resident,
+                placed.chosen, placed.baselines, history,
+                units={u.node.name: [m.name for m in u.members] for u in plan_units if u.members})
+
+
+def prepare(graph: Graph, plan_units: list[Unit], by_id: dict[str, Device]
+            ) -> tuple[dict[str, Any], dict[tuple[str, str], Any]]:
+    """Each step built once (a node's evaluator or kernel, a subgraph's compiled program),
+    and the weights its device reads moved there once."""
     prepared, resident = {}, {}
-    for node, decision in zip(graph.nodes, placed.decisions, strict=True):
-        device = by_id[decision.device]
+    for unit in plan_units:
+        node, device = unit.node, by_id[unit.decision.device]
+        if unit.members:  # weights travel inside the compiled unit
+            prepared[node.name] = device.impl.prepare_subgraph(
+                device, unit.members, graph, node.inputs, node.outputs)
+            continue
         prepared[node.name] = device.impl.prepare_node(device, node, graph)
-        for name in [*node.inputs, *node.outer]:  # weights move once, at compile time
+        for name in [*node.inputs, *node.outer]:
             if name in graph.constants and (name, device.id) not in resident:
                 value = graph.constants[name]  # a folded sequence stays a host list
                 resident[name, device.id] = device.impl.from_host(device, value) \
@@ -281,18 +300,18 @@ def compile(model: Any, devices: list[Device] | None = None, objective: str = "e
     for out in graph.outputs:
         if out.name in graph.constants:
             resident[out.name, HOST] = graph.constants[out.name]
-    return Plan(graph, by_id, placed.decisions, steps(graph, placed.decisions), prepared,
-                resident, placed.chosen, placed.baselines, history)
+    return prepared, resident
 
 
-def steps(graph: Graph, decisions: list[Decision]) -> list[Step]:
+def steps(graph: Graph, plan_units: list[Unit]) -> list[Step]:
     """Node runs in graph order, each preceded by the transfers that bring its inputs; then
     the transfers that bring the outputs back to the caller."""
     # where each value is, first holder first: copies come from where it was made, as in
     # the timeline (a dict, so the choice does not depend on hashing)
     where: dict[str, dict[str, None]] = {v.name: {HOST: None} for v in graph.inputs}
     out: list[Step] = []
-    for node, decision in zip(graph.nodes, decisions, strict=True):
+    for unit in plan_units:
+        node, decision = unit.node, unit.decision
         for name in dict.fromkeys(n for n in [*node.inputs, *node.outer] if n):
             if name in graph.constants:
                 continue  # resident since compile

@@ -9,7 +9,7 @@ from hetero.backends.cpu.nodes import HostNodes
 
 from hetero.backend import HostMemoryBackend
 from hetero.cache import cached
-from hetero.device import Device, DeviceProfile
+from hetero.device import HOST_CPU, Device, DeviceProfile
 from hetero.hookspecs import hookimpl
 
 HETERO_PLUGIN_API = 1
@@ -35,7 +35,8 @@ def host_device(info: HostInfo, figures: dict) -> Device:
     return Device(
         id="cpu:0", name=info.name, backend="cpu", kind="cpu", arch=info.arch,
         memory_bytes=info.memory_bytes, profile=profile, features=info.features,
-        info={"cores": info.cores, "board": info.board, "measured_at": figures["measured_at"]})
+        info={"cores": info.cores, "board": info.board, "measured_at": figures["measured_at"],
+              "silicon": HOST_CPU})
 
 
 class CPUBackend(NumbaKernels, HostNodes, HostMemoryBackend):

@@ -20,7 +20,7 @@ from hetero.backends.opencl import pocl, programs
 
 from hetero.backend import Backend
 from hetero.cache import cached
-from hetero.device import Device, DeviceProfile
+from hetero.device import HOST_CPU, Device, DeviceProfile
 from hetero.errors import KernelCompileError
 from hetero.hookspecs import hookimpl
 from hetero.kernel import ir
@@ -159,7 +159,8 @@ class OpenCLBackend(Backend):
                     profile=make_profile(handle, kind), impl=self,
                     info={"platform": platform.name, "vendor": dev.vendor,
                           "version": dev.version,
-                          "driver": dev.driver_version, "compute_units": dev.max_compute_units},
+                          "driver": dev.driver_version, "compute_units": dev.max_compute_units,
+                          **({"silicon": HOST_CPU} if kind == "cpu" else {})},
                     native=handle))
         return found
 

@@ -83,8 +83,8 @@ def compare(op, case, dtype: str, device: Device) -> Result:
 
 def select_devices(selectors: Sequence[str], backends: Sequence[str], simulated: bool = True
                    ) -> list[Device]:
-    """The devices named, else those of the backends named, else every device (simulated
-    ones only if ``simulated``)."""
+    """The devices named, else those of the backends named, else every device that runs
+    portable kernels (simulated ones only if ``simulated``)."""
     import hetero
 
     if selectors:
@@ -94,8 +94,16 @@ def select_devices(selectors: Sequence[str], backends: Sequence[str], simulated:
     if missing:
         raise DeviceNotFound(f"no device of backend {', '.join(sorted(missing))} here; "
                              "`hetero devices` lists every backend and why one is unavailable")
-    return [d for d in devices if (not backends or d.backend in backends)
+    return [d for d in devices if (d.backend in backends if backends else runs_kernels(d))
             and (simulated or not d.simulated)]
+
+
+def runs_kernels(device: Device) -> bool:
+    """Whether the device's backend compiles portable kernels (tvm does not yet: it runs
+    ONNX subgraphs)."""
+    from hetero.backend import Backend
+
+    return type(device.impl).compile_kernel is not Backend.compile_kernel
 
 
 def cases_for(op, dtype: str, seed: int = 0):

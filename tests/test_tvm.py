@@ -1,0 +1,105 @@
+"""The tvm backend: TVM's llvm target on the host, compiling each run of consecutive nodes
+placed on it as one subgraph, next to nodes placed elsewhere, with an on-disk compile cache
+that a second process reuses."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper
+from test_models import LIGHT, randomised
+from test_runtime import WANT, X, chain_model
+
+import hetero
+from hetero.device import HOST_CPU, silicon
+
+pytest.importorskip("tvm")
+pytestmark = pytest.mark.usefixtures("registry")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_device_says_what_it_is_and_is_not_a_second_cpu_by_default():
+    tvm, cpu = hetero.device("tvm"), hetero.device("cpu")
+    assert "TVM" in tvm.name and "llvm target on the host CPU" in tvm.name
+    assert tvm.info["target"] == {"kind": "llvm"} and not tvm.simulated
+    assert silicon(tvm) == silicon(cpu) == HOST_CPU
+    plan = hetero.compile(chain_model())  # default devices: one per piece of hardware
+    assert tvm.id not in set(plan.placement.values())
+
+
+def test_runs_of_nodes_compile_as_one_subgraph_next_to_other_devices():
+    tvm, cpu = hetero.device("tvm"), hetero.device("cpu")
+    pins = {"relu": tvm.id, "square": tvm.id, "minus": cpu.id, "atan": tvm.id}
+    plan = hetero.compile(chain_model(), devices=[cpu, tvm], placement=pins)
+    assert plan.units == {"subgraph[relu..square]": ["relu", "square"],
+                          "subgraph[atan]": ["atan"]}
+    np.testing.assert_allclose(plan.run({"x": X})["d"], WANT, rtol=1e-6)
+    ran = {t.node: t.device for t in plan.last_run}
+    assert ran == {"subgraph[relu..square]": tvm.id, "minus": cpu.id, "subgraph[atan]": tvm.id}
+    assert "subgraph[relu..square]: relu, square on tvm:cpu:0, compiled as one unit" in \
+        plan.report()
+
+
+def test_tvm_claims_what_its_frontend_converts_at_static_shapes():
+    tvm = hetero.device("tvm")
+    dynamic = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"], name="relu"),
+         helper.make_node("Shape", ["y"], ["s"], name="shape"),
+         helper.make_node("StringNormalizer", ["t"], ["u"], name="strings")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4]),
+         helper.make_tensor_value_info("t", TensorProto.STRING, [2])],
+        [helper.make_tensor_value_info("s", TensorProto.INT64, [2]),
+         helper.make_tensor_value_info("u", TensorProto.STRING, [2])])
+    graph = hetero.load(helper.make_model(
+        dynamic, opset_imports=[helper.make_opsetid("", 17)])).graph()
+    tiers = {n.name: tvm.impl.node_tier(tvm, n, graph) for n in graph.nodes}
+    assert tiers == {"relu": None, "shape": None, "strings": None}  # symbolic batch, strings
+    chain = chain_model().graph()
+    assert {n.name: tvm.impl.node_tier(tvm, n, chain) for n in chain.nodes} == dict.fromkeys(
+        ["relu", "square", "minus", "atan"], "native")
+
+
+def test_half_of_squeezenet_on_tvm_and_half_on_the_cpu_matches_onnx_runtime():
+    onnxruntime = pytest.importorskip("onnxruntime")
+    proto = randomised(LIGHT / "light_squeezenet.onnx")
+    model = hetero.load(proto)
+    tvm, cpu = hetero.device("tvm"), hetero.device("cpu")
+    names = [n.name for n in hetero.compile(model, devices=[cpu]).graph.nodes]
+    pins = {n: tvm.id if i < len(names) // 2 else cpu.id for i, n in enumerate(names)}
+    plan = hetero.compile(model, devices=[cpu, tvm], placement=pins)
+    on_tvm = plan.graph.nodes[:len(names) // 2]
+    assert len(plan.units) == 1 and any(n.op_type.startswith("Fused") for n in on_tvm)
+    image = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    want = onnxruntime.InferenceSession(proto.SerializeToString(),
+                                        providers=["CPUExecutionProvider"]).run(None, {
+                                            "data_0": image})[0]
+    np.testing.assert_allclose(plan.run({"data_0": image})["softmaxout_1"], want, atol=1e-6)
+
+
+SCRIPT = """
+import json, sys
+sys.path.insert(0, {tests!r})
+import hetero
+import hetero.backends.tvm.compiler as compiler
+from test_runtime import chain_model, X
+tvm = hetero.device("tvm")
+plan = hetero.compile(chain_model(), devices=[tvm])
+plan.run({{"x": X}})
+print(json.dumps(compiler.stats))
+"""
+
+
+def test_a_second_process_loads_the_compiled_subgraph_instead_of_compiling(tmp_path):
+    env = {**os.environ, "HETERO_CACHE_DIR": str(tmp_path)}
+    script = SCRIPT.format(tests=str(ROOT / "tests"))
+    runs = [json.loads(subprocess.run([sys.executable, "-c", script], env=env, check=True,
+                                      capture_output=True, text=True).stdout.splitlines()[-1])
+            for _ in range(2)]
+    assert runs == [{"compiled": 1, "loaded": 0}, {"compiled": 0, "loaded": 1}]
+    assert len(list((tmp_path / "tvm").glob("*.so"))) == 1
