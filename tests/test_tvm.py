@@ -65,6 +65,24 @@ def test_tvm_claims_what_its_frontend_converts_at_static_shapes():
         ["relu", "square", "minus", "atan"], "native")
 
 
+def test_an_op_in_tvms_table_that_its_converter_refuses_is_not_claimed():
+    """TVM lists CumSum, but its converter refuses an axis that is not a constant: claiming
+    asks the frontend itself, so compile never meets the refusal."""
+    tvm = hetero.device("tvm")
+    sums = helper.make_graph(
+        [helper.make_node("CumSum", ["x", "axis"], ["y"], name="fed"),
+         helper.make_node("CumSum", ["x", "zero"], ["z"], name="constant")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3]),
+         helper.make_tensor_value_info("axis", TensorProto.INT32, [])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3]),
+         helper.make_tensor_value_info("z", TensorProto.FLOAT, [2, 3])],
+        [helper.make_tensor("zero", TensorProto.INT32, [], [0])])
+    graph = hetero.load(helper.make_model(
+        sums, opset_imports=[helper.make_opsetid("", 17)])).graph()
+    assert {n.name: tvm.impl.node_tier(tvm, n, graph) for n in graph.nodes} == {
+        "fed": None, "constant": "native"}
+
+
 def test_half_of_squeezenet_on_tvm_and_half_on_the_cpu_matches_onnx_runtime():
     onnxruntime = pytest.importorskip("onnxruntime")
     proto = randomised(LIGHT / "light_squeezenet.onnx")

@@ -8,7 +8,10 @@ which becomes one ONNX model (``subgraph.py``) compiled by TVM (``compiler.py``,
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
+import io
 from typing import Any
 
 from hetero.backends.cpu import host_device
@@ -20,6 +23,7 @@ from hetero.backends.tvm.subgraph import submodel
 from hetero.backend import HostMemoryBackend
 from hetero.cache import cached
 from hetero.device import Device
+from hetero.errors import UnsupportedOp
 from hetero.graph.reference import unfused
 from hetero.hookspecs import hookimpl
 
@@ -54,8 +58,15 @@ class TVMBackend(HostMemoryBackend):
     def prepare_subgraph(self, device: Device, nodes: list[Any], graph: Any,
                          inputs: list[str], outputs: list[str]) -> Any:
         """One TVM program for the run: its boundary values in and out, weights inside."""
-        return program(submodel(nodes, graph, inputs, outputs), inputs, outputs,
-                       device.info.get("target", HOST_TARGET))
+        try:
+            return program(submodel(nodes, graph, inputs, outputs), inputs, outputs,
+                           device.info.get("target", HOST_TARGET))
+        except Exception as exc:  # noqa: BLE001 - TVM raises many types; say which nodes
+            raise UnsupportedOp(
+                f"{device.id}: TVM could not compile the subgraph of {len(nodes)} node(s) "
+                f"{nodes[0].name}..{nodes[-1].name} ({type(exc).__name__}: "
+                f"{str(exc).strip().splitlines()[-1][:200]}); pin them to another device "
+                "with placement=") from exc
 
     def prepare_node(self, device: Device, node: Any, graph: Any) -> Any:
         inputs = [v for v in dict.fromkeys((*node.inputs, *node.outer))
@@ -69,21 +80,52 @@ class TVMBackend(HostMemoryBackend):
 
 def claims(node: Any, graph: Any) -> bool:
     """Whether TVM's ONNX frontend converts the node (hetero's fused ops as their standard
-    ONNX form) and every value it touches has a static shape and a type TVM computes in:
-    TVM compiles for fixed shapes."""
+    ONNX form), its inputs have static shapes and every value it touches a type TVM computes
+    in: TVM compiles for fixed input shapes and infers the outputs' (a Dropout's unread mask
+    may have none)."""
     if node.domain not in ("", "com.hetero") or node.outer:
         return False
     if any(proto.op_type not in convertible() for proto in unfused(node)):
         return False
-    return all(static(graph, v) for v in (*node.inputs, *node.outputs) if v)
+    return all(static(graph, v) for v in node.inputs if v) and \
+        all(typed(graph, v) for v in node.outputs if v) and imports(node, graph)
 
 
 def static(graph: Any, name: str) -> bool:
-    if name in graph.constants:
-        return True
     value = graph.values.get(name)
-    return value is not None and value.dtype is not None and value.shape is not None and \
-        all(isinstance(d, int) and d >= 0 for d in value.shape) and value.dtype.name in DTYPES
+    return name in graph.constants or typed(graph, name) and value.shape is not None and \
+        all(isinstance(d, int) and d >= 0 for d in value.shape)
+
+
+def typed(graph: Any, name: str) -> bool:
+    value = graph.values.get(name)
+    return value is not None and value.dtype is not None and value.dtype.name in DTYPES
+
+
+def imports(node: Any, graph: Any) -> bool:
+    """Whether TVM's frontend imports the node alone: its table lists ops whose converters
+    still refuse some attributes, inputs or opsets (Attention, Pad with axes, …)."""
+    inputs = [v for v in dict.fromkeys(node.inputs) if v and v not in graph.constants]
+    proto = submodel([node], graph, inputs, [o for o in node.outputs if o])
+    blob = proto.SerializeToString(deterministic=True)
+    key = hashlib.sha256(blob).hexdigest()
+    if key not in IMPORTED:
+        IMPORTED[key] = imported(proto)
+    return IMPORTED[key]
+
+
+IMPORTED: dict[str, bool] = {}  # by the node's one-node model: conversions are deterministic
+
+
+def imported(proto: Any) -> bool:
+    from tvm.relax.frontend.onnx import from_onnx
+
+    try:  # the frontend prints each refusal to stdout before raising
+        with contextlib.redirect_stdout(io.StringIO()):
+            from_onnx(proto, keep_params_in_input=False)
+    except Exception:  # noqa: BLE001 - any refusal means "not on tvm"
+        return False
+    return True
 
 
 @functools.cache

@@ -31,5 +31,6 @@ def typed(graph: Any, name: str) -> Any:
     from onnx import helper
 
     value = graph.values[name]
+    shape = list(value.shape) if value.shape is not None else None  # TVM infers it
     return helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(value.dtype),
-                                         list(value.shape))
+                                         shape)

@@ -2,7 +2,7 @@
 weights, batch 1) compiled whole for TVM's llvm target, in a fresh process with an empty
 compile cache (compile time), then from the cache (load time), and run time per inference.
 
-Run: python benchmarks/tvm.py [--repeat 10] [--models resnet50,squeezenet]
+Run: python benchmarks/tvm_backend.py [--repeat 10] [--models resnet50,squeezenet]
 Medians of measured wall clock per run (first run excluded). Each runtime is timed in its
 own block (ORT's spinning pool threads slow whatever runs beside them).
 """
@@ -35,8 +35,10 @@ def bench(name: str, repeat: int) -> None:
     import numpy as np
 
     proto = randomised(LIGHT / f"light_{name}.onnx")
-    model, feed_name = hetero.load(proto), proto.graph.input[0].name
-    shape = [d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
+    weights = {t.name for t in proto.graph.initializer}
+    data = next(i for i in proto.graph.input if i.name not in weights)
+    model, feed_name = hetero.load(proto), data.name
+    shape = [d.dim_value for d in data.type.tensor_type.shape.dim]
     feed = {feed_name: np.random.default_rng(0).standard_normal(shape).astype(np.float32)}
     tvm_plan, cold = compiled(model, hetero.device("tvm"))
     _, warm = compiled(model, hetero.device("tvm"))
