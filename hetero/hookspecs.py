@@ -23,7 +23,7 @@ backends go on working.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -79,6 +79,18 @@ def hetero_device_event(event: DeviceEvent) -> None:
     ``event.kind`` is "added" or "removed", ``event.device`` the device and ``event.generation``
     the registry's generation counter after the change. Called synchronously after the registry
     has changed; exceptions are reported as plugin errors and never undo the change.
+    """
+
+
+@hookspec
+def hetero_tvm_targets() -> list[Any]:
+    """Return the accelerators (NPUs) TVM compiles for that this package adds: a list of
+    ``hetero.backends.tvm.targets.TVMTarget`` (name, kind, JSON target, the prefix of the
+    TVM pattern table that says which ops it takes, its BYOC codegen, a profile for planning).
+
+    The tvm backend lists a device ``tvm:<name>:0`` for each target this TVM build can
+    compile for; one it cannot (codegen or patterns missing) is a plugin error saying why.
+    Nodes whose every op the patterns match run there, compiled as subgraphs.
     """
 
 

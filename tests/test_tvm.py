@@ -121,3 +121,43 @@ def test_a_second_process_loads_the_compiled_subgraph_instead_of_compiling(tmp_p
             for _ in range(2)]
     assert runs == [{"compiled": 1, "loaded": 0}, {"compiled": 0, "loaded": 1}]
     assert len(list((tmp_path / "tvm").glob("*.so"))) == 1
+
+
+NPU_VENDOR = """
+import hetero
+from hetero.backends.tvm.targets import TVMTarget
+
+HETERO_PLUGIN_API = 1
+
+@hetero.hookimpl
+def hetero_tvm_targets():
+    return [
+        # a real NPU flow: TVM's example NPU patterns and codegen (this wheel lacks the codegen)
+        TVMTarget("example-npu", "npu", {"kind": "llvm"}, "example_npu", codegen="example_npu",
+                  modules=("tvm.relax.backend.contrib.example_npu",)),
+        # the same patterns, the partitions built by the host's llvm: claiming, testable here
+        TVMTarget("patterned", "npu", {"kind": "llvm"}, "example_npu",
+                  modules=("tvm.relax.backend.contrib.example_npu",),
+                  description="example_npu's patterns, built for the host by TVM's llvm"),
+    ]
+"""
+
+
+def test_a_vendor_package_adds_an_npu_whose_patterns_decide_what_it_runs(install_plugin,
+                                                                           make_registry):
+    install_plugin("hetero-npu-vendor", "npu_vendor", NPU_VENDOR)
+    make_registry({})
+    ids = [d.id for d in hetero.devices()]
+    assert "tvm:patterned:0" in ids and "tvm:example-npu:0" not in ids
+    assert any(e.plugin == "npu_vendor" and "no codegen relax.ext.example_npu" in str(e)
+               for e in hetero.plugin_errors())
+    npu, cpu = hetero.device("tvm:patterned:0"), hetero.device("cpu")
+    assert npu.kind == "npu" and npu.info["patterns"] == "example_npu"
+    graph = chain_model().graph()  # Relu, Mul, Sub: example_npu ops; Atan: not
+    tiers = {n.name: npu.impl.node_tier(npu, n, graph) for n in graph.nodes}
+    assert tiers == {"relu": "native", "square": "native", "minus": "native", "atan": None}
+    plan = hetero.compile(chain_model(), devices=[cpu, npu],
+                          placement={"relu": npu.id, "square": npu.id, "minus": npu.id})
+    assert plan.placement["atan"] == cpu.id
+    assert plan.units == {"subgraph[relu..minus]": ["relu", "square", "minus"]}
+    np.testing.assert_allclose(plan.run({"x": X})["d"], WANT, rtol=1e-6)

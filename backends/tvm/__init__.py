@@ -19,6 +19,7 @@ from hetero.backends.cpu.hostinfo import read_host_info
 from hetero.backends.cpu.microbench import cache_key, measure
 from hetero.backends.tvm.compiler import HOST_TARGET, program
 from hetero.backends.tvm.subgraph import submodel
+from hetero.backends.tvm.targets import TVMTarget, covered
 
 from hetero.backend import HostMemoryBackend
 from hetero.cache import cached
@@ -50,17 +51,21 @@ class TVMBackend(HostMemoryBackend):
         host.id, host.backend, host.impl = "tvm:cpu:0", self.name, self
         host.name = f"TVM {tvm.__version__} llvm target on the host CPU ({info.name})"
         host.info = {**host.info, "tvm_version": tvm.__version__, "target": HOST_TARGET}
-        return [host]
+        return [host, *(accelerator_device(t, host) for t in accelerators())]
 
     def node_tier(self, device: Device, node: Any, graph: Any) -> str | None:
-        return "native" if claims(node, graph) else None
+        if not claims(node, graph):
+            return None
+        if device.native is None:  # the host's llvm target compiles whatever TVM imports
+            return "native"
+        return "native" if covered(one_node(node, graph), device.native) else None
 
     def prepare_subgraph(self, device: Device, nodes: list[Any], graph: Any,
                          inputs: list[str], outputs: list[str]) -> Any:
         """One TVM program for the run: its boundary values in and out, weights inside."""
         try:
             return program(submodel(nodes, graph, inputs, outputs), inputs, outputs,
-                           device.info.get("target", HOST_TARGET))
+                           device.info.get("target", HOST_TARGET), device.native)
         except Exception as exc:  # noqa: BLE001 - TVM raises many types; say which nodes
             raise UnsupportedOp(
                 f"{device.id}: TVM could not compile the subgraph of {len(nodes)} node(s) "
@@ -102,11 +107,16 @@ def typed(graph: Any, name: str) -> bool:
     return value is not None and value.dtype is not None and value.dtype.name in DTYPES
 
 
+def one_node(node: Any, graph: Any) -> Any:
+    """The node alone as an ONNX model (its weights inside)."""
+    inputs = [v for v in dict.fromkeys(node.inputs) if v and v not in graph.constants]
+    return submodel([node], graph, inputs, [o for o in node.outputs if o])
+
+
 def imports(node: Any, graph: Any) -> bool:
     """Whether TVM's frontend imports the node alone: its table lists ops whose converters
-    still refuse some attributes, inputs or opsets (Attention, Pad with axes, …)."""
-    inputs = [v for v in dict.fromkeys(node.inputs) if v and v not in graph.constants]
-    proto = submodel([node], graph, inputs, [o for o in node.outputs if o])
+    still refuse some inputs or opsets (Attention, CumSum with a fed axis, …)."""
+    proto = one_node(node, graph)
     blob = proto.SerializeToString(deterministic=True)
     key = hashlib.sha256(blob).hexdigest()
     if key not in IMPORTED:
@@ -134,6 +144,40 @@ def convertible() -> frozenset[str]:
     from tvm.relax.frontend.onnx import onnx_frontend
 
     return frozenset(onnx_frontend._get_convert_map())
+
+
+def accelerators() -> list[TVMTarget]:
+    """The targets plugins declare that this TVM can compile for; the others become plugin
+    errors that say what is missing."""
+    from hetero.discovery import default_registry
+    from hetero.errors import PluginError
+
+    plugins, found = default_registry().plugins, []
+    for name, targets in plugins.call_each("hetero_tvm_targets"):
+        for target in targets or []:
+            reason = target.unavailable()
+            if reason is None:
+                found.append(target)
+            else:
+                plugins.errors.append(PluginError(name, "unavailable",
+                                                  f"tvm target {target.name}: {reason}"))
+    return found
+
+
+def accelerator_device(target: TVMTarget, host: Device) -> Device:
+    """A device for the target; its profile is the one the plugin names (for planning) or,
+    without one, the host's: a target built by the host's llvm says so."""
+    import hetero
+
+    profile = hetero.profiles()[target.profile] if isinstance(target.profile, str) else \
+        target.profile or host.profile
+    return Device(
+        id=f"tvm:{target.name}:0", name=target.description or f"TVM target {target.name}",
+        backend="tvm", kind=target.kind, arch=target.target.get("kind", ""),
+        memory_bytes=profile.memory_bytes, profile=profile, impl=host.impl,
+        info={"target": target.target, "patterns": target.patterns, "codegen": target.codegen,
+              **({"silicon": host.info["silicon"]} if profile is host.profile else {})},
+        native=target)
 
 
 @hookimpl

@@ -46,27 +46,29 @@ class Program:
         return [r.numpy() for r in results]
 
 
-def cache_path(proto: Any, target: dict[str, Any]) -> Path:
+def cache_path(proto: Any, target: dict[str, Any], accelerator: Any = None) -> Path:
     import tvm
 
     digest = hashlib.sha256(proto.SerializeToString(deterministic=True)).hexdigest()
-    return cache_dir() / "tvm" / f"{content_key(digest, target, tvm.__version__)}.so"
+    offload = (accelerator.patterns, accelerator.codegen) if accelerator else None
+    return cache_dir() / "tvm" / f"{content_key(digest, target, offload, tvm.__version__)}.so"
 
 
 def program(proto: Any, inputs: list[str], outputs: list[str],
-            target: dict[str, Any] = HOST_TARGET) -> Program:
+            target: dict[str, Any] = HOST_TARGET, accelerator: Any = None) -> Program:
     """The subgraph's program: from the cache if this exact subgraph was built for this
-    target by this TVM version, else compiled now and cached."""
+    target (and accelerator: a ``TVMTarget``) by this TVM version, else compiled now and
+    cached."""
     import tvm
     from tvm import relax
 
-    path = cache_path(proto, target)
+    path = cache_path(proto, target, accelerator)
     if path.exists():
         library, source = tvm.runtime.load_module(str(path)), "loaded from the compile cache"
         stats["loaded"] += 1
     else:
         start = time.perf_counter()
-        library = build(proto, target)
+        library = build(proto, target, accelerator)
         source = f"compiled in {time.perf_counter() - start:.2f} s"
         stats["compiled"] += 1
         store(library, path)
@@ -75,13 +77,18 @@ def program(proto: Any, inputs: list[str], outputs: list[str],
     return Program(relax.VirtualMachine(library, device), inputs, outputs, source, device)
 
 
-def build(proto: Any, target: dict[str, Any]) -> Any:
+def build(proto: Any, target: dict[str, Any], accelerator: Any = None) -> Any:
     """Relax from TVM's ONNX frontend, compiled for ``target`` (a JSON target: a bare dict
-    must be wrapped in ``tvm.target.Target``)."""
+    must be wrapped in ``tvm.target.Target``); for an accelerator with a codegen, its
+    patterns' partitions first go to that codegen (without one, ``target`` builds them all)."""
     import tvm
+    from hetero.backends.tvm.targets import partitioned
+    from tvm import relax
     from tvm.relax.frontend.onnx import from_onnx
 
     module = from_onnx(proto, keep_params_in_input=False)
+    if accelerator is not None and accelerator.codegen:
+        module = relax.transform.RunCodegen()(partitioned(module, accelerator))
     return tvm.compile(module, target=tvm.target.Target(target))
 
 
