@@ -161,3 +161,21 @@ def test_a_vendor_package_adds_an_npu_whose_patterns_decide_what_it_runs(install
     assert plan.placement["atan"] == cpu.id
     assert plan.units == {"subgraph[relu..minus]": ["relu", "square", "minus"]}
     np.testing.assert_allclose(plan.run({"x": X})["d"], WANT, rtol=1e-6)
+
+
+def test_a_model_cross_compiles_to_an_aarch64_shared_library(tmp_path):
+    import shutil
+
+    from hetero.backends.tvm.compiler import build
+    from hetero.backends.tvm.cross import elf_machine, export
+
+    from hetero.errors import UnsupportedOp
+
+    with pytest.raises(UnsupportedOp, match="apt-get install gcc-aarch64-linux-gnu"):
+        export(chain_model(), tmp_path / "x.so", cc="hetero-no-such-gcc")
+    host = tmp_path / "host.so"
+    build(chain_model().proto, {"kind": "llvm"}).export_library(str(host))
+    assert elf_machine(host) == "x86-64"  # the check tells the two apart
+    if shutil.which("aarch64-linux-gnu-gcc") is None:
+        pytest.skip("needs Debian's cross linker: apt-get install gcc-aarch64-linux-gnu")
+    assert elf_machine(export(chain_model(), tmp_path / "chain.so")) == "AArch64"
