@@ -264,8 +264,14 @@ def energy_mj(busy_ms: dict[Device, float], makespan_ms: float, transfer_mj: flo
               ) -> float:
     """Energy of a schedule: each device's active power while busy, its idle power for the
     rest of the makespan (every device given is powered), and the transfers' energy."""
-    total = transfer_mj
+    return sum(energy_parts(busy_ms, makespan_ms).values()) + transfer_mj
+
+
+def energy_parts(busy_ms: dict[Device, float], makespan_ms: float) -> dict[str, float]:
+    """mJ (W x ms) per "<device id> active" and "<device id> idle": what a plan's energy is
+    made of, transfers aside."""
+    parts = {}
     for device, busy in busy_ms.items():
-        p = device.profile
-        total += p.active_w * busy + p.idle_w * max(makespan_ms - busy, 0.0)
-    return total  # W x ms = mJ
+        parts[f"{device.id} active"] = device.profile.active_w * busy
+        parts[f"{device.id} idle"] = device.profile.idle_w * max(makespan_ms - busy, 0.0)
+    return parts

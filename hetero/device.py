@@ -137,5 +137,7 @@ def silicon(device: Device) -> str:
 def one_per_silicon(devices: list[Device]) -> list[Device]:
     """The first device of each piece of hardware: the default set a plan is made for, as
     the cost model treats every device given as separate hardware running in parallel."""
-    seen: set[str] = set()
-    return [d for d in devices if not (silicon(d) in seen or seen.add(silicon(d)))]
+    first: dict[str, Device] = {}
+    for device in devices:
+        first.setdefault(silicon(device), device)
+    return list(first.values())

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hetero.cost import energy_parts as device_parts
 from hetero.errors import UnsupportedOp
 
 if TYPE_CHECKING:
@@ -29,11 +30,8 @@ def provenance(estimate: PlanEstimate) -> str:
 def energy_parts(plan: Plan) -> dict[str, float]:
     """mJ per part of the estimate: each device's active and idle energy, and transfers."""
     estimate = plan.estimate
-    parts = {}
-    for device_id, busy in estimate.busy_ms.items():
-        profile = plan.devices[device_id].profile
-        parts[f"{device_id} active"] = profile.active_w * busy
-        parts[f"{device_id} idle"] = profile.idle_w * max(estimate.latency_ms - busy, 0.0)
+    parts = device_parts({plan.devices[d]: ms for d, ms in estimate.busy_ms.items()},
+                         estimate.latency_ms)
     parts["transfers"] = max(estimate.energy_mj - sum(parts.values()), 0.0)
     return parts
 

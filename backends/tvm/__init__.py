@@ -73,12 +73,6 @@ class TVMBackend(HostMemoryBackend):
                 f"{str(exc).strip().splitlines()[-1][:200]}); pin them to another device "
                 "with placement=") from exc
 
-    def prepare_node(self, device: Device, node: Any, graph: Any) -> Any:
-        inputs = [v for v in dict.fromkeys((*node.inputs, *node.outer))
-                  if v and v not in graph.constants]
-        return self.prepare_subgraph(device, [node], graph, inputs,
-                                     [o for o in node.outputs if o])
-
     def run_node(self, device: Device, prepared: Any, inputs: dict[str, Any]) -> list[Any]:
         return prepared(inputs)
 
