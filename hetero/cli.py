@@ -12,6 +12,8 @@ from typing import Any
 
 import hetero
 from hetero.device import Device, DeviceProfile, one_per_silicon
+from hetero.schedule import STRATEGIES
+from hetero.timeline import OBJECTIVES
 
 
 def human_bytes(n: int) -> str:
@@ -76,6 +78,11 @@ def attach_requested(specs: Sequence[str]) -> list[Device]:
     return attached
 
 
+def real_devices() -> list[Device]:
+    """The default of `run` and `plan`: every real device, one per piece of hardware."""
+    return one_per_silicon([d for d in hetero.devices() if not d.simulated])
+
+
 def plan_devices(selectors: str) -> list[Device]:
     """``sim:PROFILE[@LINK]`` attaches a simulated device; anything else is a selector."""
     chosen = []
@@ -90,8 +97,7 @@ def plan_devices(selectors: str) -> list[Device]:
 def cmd_plan(args: argparse.Namespace) -> int:
     """Place a model's nodes under the objective and caps; show where, why and what it costs."""
     model = hetero.load(args.model)
-    devices = plan_devices(args.devices) if args.devices else \
-        one_per_silicon([d for d in hetero.devices() if not d.simulated])
+    devices = plan_devices(args.devices) if args.devices else real_devices()
     plan = hetero.compile(model, devices=devices, objective=args.objective,
                           max_latency_ms=args.max_latency_ms, max_energy_mj=args.max_energy_mj,
                           strategy=args.strategy)
@@ -226,8 +232,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     import time
 
     model = hetero.load(args.model)
-    devices = [hetero.device(s) for s in args.device] or \
-        one_per_silicon([d for d in hetero.devices() if not d.simulated])
+    devices = [hetero.device(s) for s in args.device] or real_devices()
     plan = hetero.compile(model, devices=devices)
     feeds = read_inputs(args.input, plan.graph)
     start = time.perf_counter()
@@ -300,11 +305,10 @@ def add_plan_command(sub: Any) -> None:
                       help="devices to place on, e.g. cpu,sim:jetson-xavier-nx-gpu,sim:a100@5g"
                            " (sim:PROFILE[@LINK] attaches a simulated device); default: every real "
                            "device, one per piece of hardware")
-    plan.add_argument("--objective", default="energy", choices=["energy", "latency", "edp"])
+    plan.add_argument("--objective", default="energy", choices=OBJECTIVES)
     plan.add_argument("--max-latency-ms", type=float, default=None, metavar="N")
     plan.add_argument("--max-energy-mj", type=float, default=None, metavar="N")
-    plan.add_argument("--strategy", default="search",
-                      choices=["search", "single-device", "priority"],
+    plan.add_argument("--strategy", default="search", choices=STRATEGIES,
                       help="search (default), or one of the baselines to compare against")
     plan.add_argument("--json", action="store_true", help="machine-readable output")
     plan.add_argument("--plot", metavar="PATH.png", help="write the timeline and energy plot")
