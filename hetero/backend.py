@@ -90,6 +90,11 @@ class Backend:
     #: The code generator this backend's kernels use ("numba-cpu", "opencl", "cuda"), or None.
     kernel_target: ClassVar[str | None] = None
 
+    def runs_kernels(self, device: Device) -> bool:
+        """Whether this device compiles @hetero.kernel code (an accelerator a backend
+        reaches through a graph compiler may run ONNX subgraphs only)."""
+        return self.kernel_target is not None
+
     def kernel_source(self, device: Device, kernel: KernelIR, entry: str) -> str:
         """The code generated for one kernel specialisation on this device."""
         raise UnsupportedOp(f"backend {self.name} does not compile @hetero.kernel code")

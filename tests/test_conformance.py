@@ -1,6 +1,6 @@
 """The cross-device conformance suite (hetero.testing.suite) over every device found here.
 
-The plugin parametrises it; this file adds that CI really covers the three targets.
+The plugin parametrises it; this file adds that CI really covers the four targets.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from hetero.testing.plugin import cases
 from hetero.testing.suite import test_op_matches_numpy_reference  # noqa: F401 - collected here
 
 
-def test_the_suite_covers_cpu_opencl_and_the_cuda_simulator(pytestconfig):
+def test_the_suite_covers_cpu_opencl_tvm_and_the_cuda_simulator(pytestconfig):
     """A backend that failed to install would otherwise just drop out of the suite."""
     if pytestconfig.getoption("--hetero-backend") or pytestconfig.getoption("--hetero-device"):
         return
     covered = {p.values[0] for p in cases(pytestconfig)}
-    assert {"cpu:0", "opencl:cpu:0", "cuda:0"} <= covered
+    assert {"cpu:0", "opencl:cpu:0", "cuda:0", "tvm:cpu:0"} <= covered
 
 
 HOST_NPU = """

@@ -26,7 +26,7 @@ from hetero.kernel.frontend import translate
 from hetero.kernel.launch import signature_of
 from hetero.kernel.types import ArrayType, Scalar
 
-DEVICES = ["cpu", "opencl:cpu:0", "cuda:0"]
+DEVICES = ["cpu", "opencl:cpu:0", "cuda:0", "tvm:cpu:0"]
 F32, F64, I32, I64 = Scalar("float32"), Scalar("float64"), Scalar("int32"), Scalar("int64")
 RNG = np.random.default_rng(1234)
 THIS_FILE = Path(__file__).name
@@ -40,6 +40,8 @@ def need(name: str) -> str:
     """Skip unless the target exists here; the test's ``registry`` fixture must be active."""
     if name.startswith("opencl"):
         pytest.importorskip("pyopencl")
+    if name.startswith("tvm"):
+        pytest.importorskip("tvm")
     if name.startswith("cuda"):
         try:
             hetero.device(name)
@@ -365,6 +367,22 @@ def test_early_return_guard_with_a_larger_global_size(dev):
     got = host(out)
     np.testing.assert_array_equal(got[:37], x[:37] * 2)
     np.testing.assert_array_equal(got[37:], -1.0)  # work-items past n wrote nothing
+
+
+@hetero.kernel
+def odd_items_only(out):
+    i = hetero.global_id(0)
+    if i % 2 == 0:
+        return
+    out[i] = 1.0
+
+
+def test_early_return_ends_only_its_own_work_item(dev):
+    """The CPU target once ran ``return`` as the end of the whole launch: work-items after
+    the first to return (in its group, and every later group) did nothing."""
+    out = hetero.zeros(16, np.float32, dev)
+    odd_items_only[dev, 16, 8](out).wait()
+    np.testing.assert_array_equal(host(out), np.arange(16) % 2)
 
 
 @hetero.kernel
@@ -818,8 +836,7 @@ def private_value_across_barrier(x, out):
     out[i] = s + tile[(lid + 1) % 4]
 
 
-@pytest.mark.parametrize("device", [
-    "cpu", "opencl:cpu:0", "cuda:0"])
+@pytest.mark.parametrize("device", DEVICES)
 def test_private_load_carried_across_a_barrier(registry, device):
     need(device)
     x = np.arange(8, dtype=np.float32)
@@ -853,8 +870,7 @@ def half_store_reload(x, y, z):
     z[i] = y[i]
 
 
-@pytest.mark.parametrize("device", [
-    "cpu", "opencl:cpu:0", "cuda:0"])
+@pytest.mark.parametrize("device", DEVICES)
 def test_float16_store_then_load_sees_the_rounded_value(registry, device):
     need(device)
     x = np.linspace(0.1, 1.7, 8).astype(np.float16)
@@ -888,7 +904,9 @@ def named_math(x, out):
     (named_math, "cpu"),
     (named_math, "opencl:cpu:0"),
     (named_math, "cuda:0"),
-], ids=["half-cpu", "half-opencl", "half-cuda", "math-cpu", "math-opencl", "math-cuda"])
+    (named_math, "tvm:cpu:0"),
+], ids=["half-cpu", "half-opencl", "half-cuda", "math-cpu", "math-opencl", "math-cuda",
+        "math-tvm"])
 def test_variable_names_that_are_target_identifiers(registry, kern, device):
     need(device)
     x = np.arange(8, dtype=np.float32)

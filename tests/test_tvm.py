@@ -18,6 +18,7 @@ from test_runtime import WANT, X, chain_model
 
 import hetero
 from hetero.device import HOST_CPU, silicon
+from hetero.testing.conformance import select_devices
 
 pytest.importorskip("tvm")
 pytestmark = pytest.mark.usefixtures("registry")
@@ -156,11 +157,36 @@ def test_a_vendor_package_adds_an_npu_whose_patterns_decide_what_it_runs(install
     graph = chain_model().graph()  # Relu, Mul, Sub: example_npu ops; Atan: not
     tiers = {n.name: npu.impl.node_tier(npu, n, graph) for n in graph.nodes}
     assert tiers == {"relu": "native", "square": "native", "minus": "native", "atan": None}
+    with pytest.raises(hetero.UnsupportedOp, match="does not run @hetero.kernel code"):
+        doubled[npu, 4](hetero.zeros(4, np.float32, npu), hetero.zeros(4, np.float32, npu))
+    assert npu.id not in {d.id for d in select_devices([], [])}  # not in the kernel suite
     plan = hetero.compile(chain_model(), devices=[cpu, npu],
                           placement={"relu": npu.id, "square": npu.id, "minus": npu.id})
     assert plan.placement["atan"] == cpu.id
     assert plan.units == {"subgraph[relu..minus]": ["relu", "square", "minus"]}
     np.testing.assert_allclose(plan.run({"x": X})["d"], WANT, rtol=1e-6)
+
+
+@hetero.kernel
+def doubled(x, out):
+    i = hetero.global_id(0)
+    if i < x.shape[0]:
+        out[i] = x[i] * 2.0
+
+
+def test_a_portable_kernel_is_tir_built_once_then_loaded_from_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("HETERO_CACHE_DIR", str(tmp_path))
+    x = hetero.asarray(np.arange(10, dtype=np.float32), "tvm")
+    out = hetero.zeros(10, np.float32, "tvm")
+    assert "@T.prim_func" in doubled.source("tvm", x, out)
+    origins = []
+    for _ in range(2):
+        kern = hetero.kernel(doubled.fn)  # a fresh kernel: nothing compiled in memory
+        kern["tvm", 16](x, out).wait()  # a global size past the data: guarded
+        origins.append(next(iter(kern._programs.values())).origin)
+        np.testing.assert_array_equal(out.numpy(), np.arange(10) * 2)
+    assert origins[0].startswith("compiled in") and origins[1] == "loaded from the compile cache"
+    assert len(list((tmp_path / "tvm").glob("*.so"))) == 1
 
 
 def test_a_model_cross_compiles_to_an_aarch64_shared_library(tmp_path):

@@ -4,6 +4,7 @@ The device says what it really is (TVM-compiled code on the host CPU); its figur
 CPU's, measured by the cpu backend's micro-benchmark, because that is the silicon it runs on.
 It compiles whole subgraphs: the runtime hands it each run of consecutive nodes placed on it,
 which becomes one ONNX model (``subgraph.py``) compiled by TVM (``compiler.py``, cached on disk).
+Portable kernels become TIR (``kernels.py``) through the same compiler and cache.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from hetero.backends.cpu import host_device
 from hetero.backends.cpu.hostinfo import read_host_info
 from hetero.backends.cpu.microbench import cache_key, measure
 from hetero.backends.tvm.compiler import HOST_TARGET, program
+from hetero.backends.tvm.kernels import TIRKernels
 from hetero.backends.tvm.subgraph import submodel
 from hetero.backends.tvm.targets import TVMTarget, covered
 
@@ -33,8 +35,9 @@ HETERO_PLUGIN_API = 1
 DTYPES = ("float32", "float64", "float16", "int64", "int32", "int8", "uint8", "bool")
 
 
-class TVMBackend(HostMemoryBackend):
-    """TVM's llvm target on the host; buffers live in host memory, shared with NumPy."""
+class TVMBackend(TIRKernels, HostMemoryBackend):
+    """TVM's llvm target on the host; buffers live in host memory, shared with NumPy.
+    Portable kernels compile to TIR for the host target; NPU targets run subgraphs only."""
 
     name = "tvm"
     extra = "tvm"
@@ -52,6 +55,9 @@ class TVMBackend(HostMemoryBackend):
         host.name = f"TVM {tvm.__version__} llvm target on the host CPU ({info.name})"
         host.info = {**host.info, "tvm_version": tvm.__version__, "target": HOST_TARGET}
         return [host, *(accelerator_device(t, host) for t in accelerators())]
+
+    def runs_kernels(self, device: Device) -> bool:
+        return device.native is None  # the host's llvm target, not a vendor's codegen
 
     def node_tier(self, device: Device, node: Any, graph: Any) -> str | None:
         if not claims(node, graph):

@@ -14,6 +14,7 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,18 +64,31 @@ def program(proto: Any, inputs: list[str], outputs: list[str],
     from tvm import relax
 
     path = cache_path(proto, target, accelerator)
-    if path.exists():
-        library, source = tvm.runtime.load_module(str(path)), "loaded from the compile cache"
-        stats["loaded"] += 1
-    else:
-        start = time.perf_counter()
-        library = build(proto, target, accelerator)
-        source = f"compiled in {time.perf_counter() - start:.2f} s"
-        stats["compiled"] += 1
-        store(library, path)
+    library, source = cached_library(path, lambda: build(proto, target, accelerator))
+    if source.startswith("compiled"):
         log.info("TVM subgraph of %d nodes %s", len(proto.graph.node), source)
     device = tvm.cpu()
     return Program(relax.VirtualMachine(library, device), inputs, outputs, source, device)
+
+
+def cached_library(path: Path, build: Callable[[], Any]) -> tuple[Any, str]:
+    """The library stored at ``path``, else ``build()`` now and stored there; and which of
+    the two happened, in words. An unreadable library is rebuilt over."""
+    import tvm
+
+    if path.exists():
+        try:
+            library = tvm.runtime.load_module(str(path))
+        except Exception as exc:  # noqa: BLE001 - a truncated or foreign file: build anew
+            log.warning("ignoring unloadable cached TVM library %s: %s", path, exc)
+        else:
+            stats["loaded"] += 1
+            return library, "loaded from the compile cache"
+    start = time.perf_counter()
+    library = build()
+    stats["compiled"] += 1
+    store(library, path)
+    return library, f"compiled in {time.perf_counter() - start:.2f} s"
 
 
 def build(proto: Any, target: dict[str, Any], accelerator: Any = None) -> Any:

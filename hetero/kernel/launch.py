@@ -148,9 +148,9 @@ class Kernel:
         if lsize is not None:
             check_divides(gsize, lsize, where)
         signature = signature_of(args, where)
-        if target.impl.kernel_target is None:
-            raise UnsupportedOp(f"{where}: backend {target.backend} does not run "
-                                "@hetero.kernel code")
+        if not target.impl.runs_kernels(target):
+            raise UnsupportedOp(f"{where}: {target.id} does not run @hetero.kernel code; "
+                                "`hetero devices` lists the devices that do")
         program = self.program(target, signature)
         kernel = self.specialise(signature)
         if lsize is None and needs_groups(kernel):

@@ -1,7 +1,8 @@
 """Identifiers the code generators own, and the pass that moves kernel variables off them.
 
-Kernel variables are printed verbatim into Python (numba) and OpenCL C, so a variable called
-``half``, ``math`` or ``min`` would shadow a type, module or function the generated code uses.
+Kernel variables are printed verbatim into Python (numba, TVMScript) and OpenCL C, so a
+variable called ``half``, ``math``, ``min`` or ``T`` would shadow a type, module or function
+the generated code uses.
 Before any target sees the IR, such variables are renamed; generators keep their own names
 under ``_`` (Python) and ``hk_`` (OpenCL C) so user names never reach that space.
 """
@@ -15,8 +16,8 @@ from typing import Any
 
 from hetero.kernel import ir
 
-#: Modules and helpers the Python generators (numba CPU, numba.cuda) refer to by name.
-PYTHON_NAMES = {"np", "math", "numba", "cuda", "prange", "hetero"} | set(dir(builtins)) \
+#: Modules and helpers the Python generators (numba CPU and CUDA, TVMScript) refer to by name.
+PYTHON_NAMES = {"np", "math", "numba", "cuda", "prange", "hetero", "T"} | set(dir(builtins)) \
     | set(keyword.kwlist) | set(keyword.softkwlist)
 
 #: OpenCL C (1.2/2.0) keywords, types, qualifiers and the built-ins the OpenCL generator emits.

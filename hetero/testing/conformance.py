@@ -99,11 +99,8 @@ def select_devices(selectors: Sequence[str], backends: Sequence[str], simulated:
 
 
 def runs_kernels(device: Device) -> bool:
-    """Whether the device's backend compiles portable kernels (tvm does not yet: it runs
-    ONNX subgraphs)."""
-    from hetero.backend import Backend
-
-    return type(device.impl).compile_kernel is not Backend.compile_kernel
+    """Whether the device compiles portable kernels (a tvm NPU target runs subgraphs only)."""
+    return device.impl.runs_kernels(device)
 
 
 def cases_for(op, dtype: str, seed: int = 0):

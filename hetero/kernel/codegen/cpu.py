@@ -64,6 +64,9 @@ def defined_first(region: Region, var: str) -> bool:
 
 
 class CPUPrinter(PythonPrinter):
+    minimum = "min"
+    group_size = "_nwi"  # work-items in a group: what per-work-item scratch is sized by
+
     def __init__(self, kernel: ir.KernelIR, entry: str):
         super().__init__(kernel)
         self.entry = entry
@@ -76,7 +79,7 @@ class CPUPrinter(PythonPrinter):
         self.interchange = not kernel.has_return
         self.multi = any(self.cuts(s) for s in ir.walk(kernel.body))
         self.regions: list[Region] = []
-        self.promoted: dict[str, str] = {}
+        self.promoted: dict[str, str] = {}  # carried variable -> its scalar type name
         self.recomputed: dict[str, ir.Expr] = {}
 
     def work_item(self, e: ir.WorkItem) -> str:
@@ -89,6 +92,9 @@ class CPUPrinter(PythonPrinter):
         text = self.expr(index)
         if self.multi and scratch is not None and scratch.space == "private":
             text = f"_li * {scratch.size} + {text}"
+        return self.unsigned(text)
+
+    def unsigned(self, text: str) -> str:
         return f"np.uint64({text})"
 
     def widened_half(self, array: str) -> bool:
@@ -103,6 +109,11 @@ class CPUPrinter(PythonPrinter):
         helper = "_plain_add" if e.array in self.kernel.scratch else "_atomic_add"
         return f"{helper}({e.array}, {self.index(e.array, e.index)}, {self.expr(e.value)})"
 
+    def jump(self, s: ir.Jump) -> str:
+        """A work-item's ``return`` ends only its own turn of the work-item loop (the frontend
+        keeps it out of kernel loops, and a kernel with one has no barriers)."""
+        return "continue" if s.kind == "return" else s.kind
+
     def barrier(self) -> str:  # pragma: no cover - barriers split regions instead
         raise AssertionError("barriers are region boundaries on the CPU")
 
@@ -115,16 +126,7 @@ class CPUPrinter(PythonPrinter):
 
     # -- layout -------------------------------------------------------------------------------
     def generate(self) -> str:
-        params = [p.name for p in self.kernel.params]
-        grid = [g.format(d) for g in GRID for d in range(3)]
-        self.emit(0, f"def {self.entry}({', '.join(params + grid)}):")
-        self.emit(1, "for _grp in prange(_ng0 * _ng1 * _ng2):")
-        self.emit(2, "_gr0 = _grp % _ng0")
-        self.emit(2, "_gr1 = (_grp // _ng0) % _ng1")
-        self.emit(2, "_gr2 = _grp // (_ng0 * _ng1)")
-        self.emit(2, "_nwi = _ls0 * _ls1 * _ls2")
-        for d in range(3):
-            self.emit(2, f"_e{d} = min(_ls{d}, _gs{d} - _gr{d} * _ls{d})")
+        self.prologue()
         if self.multi:
             self.plan(self.kernel.body, in_loop=False)
             self.promote()
@@ -135,13 +137,33 @@ class CPUPrinter(PythonPrinter):
             self.region(Region(self.kernel.body, False), 2)
         return "\n".join(self.lines) + "\n"
 
+    def prologue(self) -> None:
+        """The function, its parallel loop over work-groups and the group's own values."""
+        params = [p.name for p in self.kernel.params]
+        grid = [g.format(d) for g in GRID for d in range(3)]
+        self.emit(0, f"def {self.entry}({', '.join(params + grid)}):")
+        self.emit(1, "for _grp in prange(_ng0 * _ng1 * _ng2):")
+        self.group_values()
+
+    def group_values(self) -> None:
+        """Group ids from the flat group number, the group's work-item count and extents."""
+        self.emit(2, "_gr0 = _grp % _ng0")
+        self.emit(2, "_gr1 = (_grp // _ng0) % _ng1")
+        self.emit(2, "_gr2 = _grp // (_ng0 * _ng1)")
+        self.emit(2, "_nwi = _ls0 * _ls1 * _ls2")
+        for d in range(3):
+            self.emit(2, f"_e{d} = {self.minimum}(_ls{d}, _gs{d} - _gr{d} * _ls{d})")
+
     def allocate_scratch(self) -> None:
         for name, kind in self.kernel.scratch.items():
-            count = f"_nwi * {kind.size}" if self.multi and kind.space == "private" \
-                else str(kind.size)
-            self.emit(2, f"{name} = np.empty({count}, {storage(kind.dtype)})")
-        for var, np_type in self.promoted.items():
-            self.emit(2, f"_c_{var} = np.empty(_nwi, {np_type})")
+            count = f"{self.group_size} * {kind.size}" \
+                if self.multi and kind.space == "private" else str(kind.size)
+            self.allocate(name, count, kind.dtype)
+        for var, dtype in self.promoted.items():
+            self.allocate(f"_c_{var}", self.group_size, dtype)
+
+    def allocate(self, name: str, count: str, dtype: str) -> None:
+        self.emit(2, f"{name} = np.empty({count}, {storage(dtype)})")
 
     def plan(self, body: list[ir.Stmt], in_loop: bool, bound: frozenset[str] = frozenset()
              ) -> None:
@@ -193,7 +215,7 @@ class CPUPrinter(PythonPrinter):
             where = seen.get(var, [])
             local = len(where) == 1 and (not where[0].in_loop or defined_first(where[0], var))
             if where and not local and var not in self.stable and var not in self.recomputed:
-                self.promoted[var] = NP_TYPES[kind.name]
+                self.promoted[var] = kind.name
 
     def group(self, body: list[ir.Stmt], depth: int, regions) -> None:
         segment: list[ir.Stmt] = []
@@ -208,8 +230,7 @@ class CPUPrinter(PythonPrinter):
                     self.emit(depth, "else:")
                     self.group_body(s.orelse, depth + 1, regions)
                 elif isinstance(s, ir.For):
-                    self.emit(depth, f"for {s.var} in range({self.expr(s.start)}, "
-                                     f"{self.expr(s.stop)}, {self.expr(s.step)}):")
+                    self.loop_header(s, depth)
                     self.group_body(s.body, depth + 1, regions)
                 elif isinstance(s, ir.While):
                     self.emit(depth, f"while {self.expr(s.cond)}:")
@@ -231,15 +252,15 @@ class CPUPrinter(PythonPrinter):
         if self.multi:
             self.emit(inner, "_li = (_l2 * _ls1 + _l1) * _ls0 + _l0")
         for var, value in self.recomputed.items():
-            self.emit(inner, f"{var} = {self.expr(value)}")
+            self.stmt(ir.Assign(var, value, 0), inner)
         # A group-level loop's variable is the loop's own, whatever other regions keep.
         carried = [v for v in self.promoted if v in region.names and v not in region.bound]
         for var in carried:
-            self.emit(inner, f"{var} = _c_{var}[np.uint64(_li)]")
+            self.emit(inner, f"{var} = _c_{var}[{self.unsigned('_li')}]")
         self.stmts(region.body, inner)
         for var in carried:
             if var in region.assigned:
-                self.emit(inner, f"_c_{var}[np.uint64(_li)] = {var}")
+                self.emit(inner, f"_c_{var}[{self.unsigned('_li')}] = {var}")
 
 
 def generate(kernel: ir.KernelIR, entry: str) -> str:

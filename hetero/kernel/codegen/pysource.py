@@ -151,8 +151,7 @@ class PythonPrinter:
                 self.emit(depth, "else:")
                 self.stmts(s.orelse, depth + 1)
         elif isinstance(s, ir.For):
-            self.emit(depth, f"for {s.var} in range({self.expr(s.start)}, {self.expr(s.stop)}, "
-                             f"{self.expr(s.step)}):")
+            self.loop_header(s, depth)
             self.stmts(s.body, depth + 1)
         elif isinstance(s, ir.While):
             self.emit(depth, f"while {self.expr(s.cond)}:")
@@ -165,6 +164,10 @@ class PythonPrinter:
             self.emit(depth, self.expr(s.value))
         else:
             raise TypeError(f"unknown IR statement {s!r}")
+
+    def loop_header(self, s: ir.For, depth: int) -> None:
+        self.emit(depth, f"for {s.var} in range({self.expr(s.start)}, {self.expr(s.stop)}, "
+                         f"{self.expr(s.step)}):")
 
     def jump(self, s: ir.Jump) -> str:
         return s.kind
