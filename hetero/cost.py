@@ -125,12 +125,15 @@ class History:
         self._entries: dict[str, dict[str, Any]] = (read_json(self.path) or {}).get(
             "entries", {})
 
-    def record(self, key: str, op: str, device: Device, work: Work, ms: float) -> None:
+    def record(self, key: str, op: str, device: Device, work: Work, ms: float,
+               shared: bool = False) -> None:
+        """One sample; ``shared``: the node's share of a subgraph's measured time."""
         with self._lock:
             entry = self._entries.setdefault(key, {
                 "op": op, "device": f"{device.backend}/{device.profile.name}",
                 "flops": work.flops, "bytes": work.bytes, "ms": []})
             entry["ms"] = [*entry["ms"], float(ms)][-SAMPLES_KEPT:]
+            entry["shared"] = shared
 
     def save(self) -> None:
         with self._lock:
@@ -141,9 +144,11 @@ class History:
         if not entry or not entry["ms"]:
             return None
         runs = len(entry["ms"])
+        what = "its share (by modeled time) of its subgraph's time, " \
+            if entry.get("shared") else ""
         return Estimate(float(np.median(entry["ms"])),
-                        f"measured: median of {runs} run{'s' * (runs != 1)} of this op, shape "
-                        f"and device")
+                        f"measured: {what}median of {runs} run{'s' * (runs != 1)} of this "
+                        f"op, shape and device")
 
     def fitted(self, op: str, device: Device, work: Work) -> Estimate | None:
         """ms = a + b * flops + c * bytes over this op's measured sizes on this device model

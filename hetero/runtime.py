@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,17 +161,27 @@ class Plan:
         if any(info is None or tuple(np.shape(feeds[name])) != info.shape
                for name, info in planned.items()):
             return
-        nodes = {n.name: n for n in self.graph.nodes}
-        for t in times:
-            device = self.devices[t.device]
-            if not device.simulated and t.node in nodes:  # subgraph units are not ops
-                node = nodes[t.node]
+        for node, device, ms, shared in self.node_times(times):
+            if not device.simulated:
                 work = node_work(node, self.graph)
                 shapes = [list(i.shape) if i else None
                           for i in (tensor_info(self.graph, n) for n in node.inputs)]
                 key = history_key(node.op_type, shapes, work.dtype, device)
-                self.history.record(key, node.op_type, device, work, t.ms)
+                self.history.record(key, node.op_type, device, work, ms, shared)
         self.history.save()
+
+    def node_times(self, times: list[NodeTime]) -> Iterator[tuple[Node, Device, float, bool]]:
+        """(node, device, ms, shared) per node run; a subgraph's time is shared among its
+        members in proportion to their modeled times (TVM runs them as one program)."""
+        nodes = {n.name: n for n in self.graph.nodes}
+        modeled = {d.node: d.ms for d in self.decisions}
+        for t in times:
+            members = self.units.get(t.node) or ([t.node] if t.node in nodes else [])
+            weights = [max(modeled.get(m, 0.0), 0.0) for m in members]
+            total = sum(weights)
+            for name, weight in zip(members, weights, strict=True):
+                share = weight / total if total > 0 else 1 / len(members)
+                yield nodes[name], self.devices[t.device], t.ms * share, len(members) > 1
 
     def transfer(self, value: Any, source: str, target: str) -> Any:
         if not hasattr(value, "dtype"):

@@ -17,6 +17,7 @@ from test_models import LIGHT, randomised
 from test_runtime import WANT, X, chain_model
 
 import hetero
+from hetero.cost import History
 from hetero.device import HOST_CPU, silicon
 from hetero.testing.conformance import select_devices
 
@@ -45,6 +46,30 @@ def test_runs_of_nodes_compile_as_one_subgraph_next_to_other_devices():
     assert ran == {"subgraph[relu..square]": tvm.id, "minus": cpu.id, "subgraph[atan]": tvm.id}
     assert "subgraph[relu..square]: relu, square on tvm:cpu:0, compiled as one unit" in \
         plan.report()
+
+
+def test_a_subgraphs_measured_time_is_shared_among_its_nodes_in_the_history(tmp_path):
+    """A subgraph runs as one program: its time reaches the history split over its nodes by
+    their modeled times, so the next plan costs tvm by what it measured."""
+    tvm, cpu = hetero.device("tvm"), hetero.device("cpu")
+    pins = {"relu": tvm.id, "square": tvm.id, "minus": tvm.id, "atan": cpu.id}
+    history = History(tmp_path / "history.json")
+    plan = hetero.compile(chain_model(), devices=[cpu, tvm], placement=pins, history=history)
+    modeled = {d.node: d.ms for d in plan.decisions}
+    for _ in range(4):  # the first run compiles and is not recorded
+        plan.run({"x": X})
+    unit = next(t.ms for t in plan.last_run if t.node == "subgraph[relu..minus]")
+    again = hetero.compile(chain_model(), devices=[cpu, tvm], placement=pins,
+                           history=History(tmp_path / "history.json"))
+    got = {d.node: d for d in again.decisions}
+    members = ("relu", "square", "minus")
+    shares = [got[n].ms for n in members]
+    assert all(got[n].source.startswith("measured: its share") for n in ("relu", "square"))
+    assert got["atan"].source.startswith("measured: median")  # a node alone: its own time
+    total = sum(modeled[n] for n in members)
+    ratios = [s / (modeled[n] / total) for s, n in zip(shares, members, strict=True)]
+    assert max(ratios) == pytest.approx(min(ratios), rel=1e-9)  # split by modeled time
+    assert 0.2 * unit < sum(shares) < 5 * unit  # medians of the same runs' subgraph times
 
 
 def test_tvm_claims_what_its_frontend_converts_at_static_shapes():
@@ -99,6 +124,22 @@ def test_half_of_squeezenet_on_tvm_and_half_on_the_cpu_matches_onnx_runtime():
                                         providers=["CPUExecutionProvider"]).run(None, {
                                             "data_0": image})[0]
     np.testing.assert_allclose(plan.run({"data_0": image})["softmaxout_1"], want, atol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore")  # TVM's frontend warns about shapes it infers itself
+def test_a_light_model_compiled_whole_by_tvm_matches_onnx_runtime():
+    """ShuffleNet (the quickest to compile); benchmarks/tvm_backend.py checks all nine."""
+    onnxruntime = pytest.importorskip("onnxruntime")
+    proto = randomised(LIGHT / "light_shufflenet.onnx")
+    plan = hetero.compile(hetero.load(proto), devices=[hetero.device("tvm")], strict=True)
+    assert len(plan.units) == 1
+    (data,) = plan.graph.inputs
+    x = np.random.default_rng(1).standard_normal(data.shape).astype(np.float32)
+    want = onnxruntime.InferenceSession(proto.SerializeToString(),
+                                        providers=["CPUExecutionProvider"]).run(None, {
+                                            data.name: x})[0]
+    got = plan.run({data.name: x})[plan.graph.outputs[0].name]
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
 
 
 SCRIPT = """

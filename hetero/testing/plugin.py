@@ -10,6 +10,7 @@ itself with::
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from typing import Any
 
@@ -17,7 +18,7 @@ import pytest
 
 #: numba's CUDA simulator runs one Python thread per work-item: only these dtypes there.
 SIMULATOR_DTYPES = ("float32", "int64")
-RESULTS_KEY = pytest.StashKey[list]()
+RESULTS_PROPERTY = "hetero-conformance"  # the test report's property carrying its cases
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -30,7 +31,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.stash[RESULTS_KEY] = []
+    config.pluginmanager.register(ConformanceTable(), "hetero-conformance-table")
 
 
 def chosen_devices(config: pytest.Config) -> list[Any]:
@@ -66,24 +67,51 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture
-def conformance_results(request: pytest.FixtureRequest) -> list:
-    """Where the suite records every case it ran, for the table at the end."""
-    return request.config.stash[RESULTS_KEY]
+def conformance_results(request: pytest.FixtureRequest) -> Recorder:
+    """Where the suite records every case it ran. The cases ride on the test's report, so
+    the table at the end has them also when pytest-xdist ran the test in a worker."""
+    cases: list[dict] = []
+    request.node.user_properties.append((RESULTS_PROPERTY, cases))
+    return Recorder(cases)
 
 
-def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    """The conformance table (op x device, passed/total per dtype) after the test summary."""
-    results = config.stash.get(RESULTS_KEY, [])
-    if not results:
-        return
-    from rich.console import Console
+class Recorder:
+    """Keeps each Result as a plain dict: what xdist can send from a worker."""
 
-    from hetero.testing.conformance import table
+    def __init__(self, cases: list[dict]):
+        self.cases = cases
 
-    text = io.StringIO()
-    Console(file=text, width=120).print(table(results))
-    terminalreporter.section("hetero conformance")
-    terminalreporter.write(text.getvalue())
-    failed = sum(not r.ok for r in results)
-    terminalreporter.write_line(f"conformance: {len(results) - failed}/{len(results)} "
-                                "cases passed")
+    def append(self, result: Any) -> None:
+        self.cases.append(dataclasses.asdict(result))
+
+
+class ConformanceTable:
+    """Gathers the cases from each test's report (a worker's too, under pytest-xdist) and
+    prints the table (op x device, passed/total per dtype) after the test summary."""
+
+    def __init__(self) -> None:
+        self.results: list[Any] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call":
+            return
+        from hetero.testing.conformance import Result
+
+        for name, cases in report.user_properties:
+            if name == RESULTS_PROPERTY:
+                self.results.extend(Result(**case) for case in cases)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.results:
+            return
+        from rich.console import Console
+
+        from hetero.testing.conformance import table
+
+        text = io.StringIO()
+        Console(file=text, width=120).print(table(self.results))
+        terminalreporter.section("hetero conformance")
+        terminalreporter.write(text.getvalue())
+        failed = sum(not r.ok for r in self.results)
+        terminalreporter.write_line(f"conformance: {len(self.results) - failed}/"
+                                    f"{len(self.results)} cases passed")
