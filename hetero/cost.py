@@ -133,7 +133,7 @@ class History:
                 "op": op, "device": f"{device.backend}/{device.profile.name}",
                 "flops": work.flops, "bytes": work.bytes, "ms": []})
             entry["ms"] = [*entry["ms"], float(ms)][-SAMPLES_KEPT:]
-            entry["shared"] = shared
+            entry["shared"] = entry.get("shared", False) or shared  # any sample a share
 
     def save(self) -> None:
         with self._lock:

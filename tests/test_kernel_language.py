@@ -359,6 +359,70 @@ def test_floor_division_and_modulo_follow_python(dev, dtype):
     assert host(q).dtype == dtype
 
 
+def test_float_floor_division_and_modulo_of_inexact_values_follow_python(dev):
+    """1 // 0.1 is 9.0 in Python and NumPy (0.1 is a little above a tenth), not floor(1 / 0.1)."""
+    a = np.tile([1.0, 1.0, -1.0, 5.0], 4) * np.repeat([1, -1, 1, -1], 4)
+    b = np.tile([0.1, 0.2, 0.1, 0.7], 4) * np.repeat([1, 1, -1, -1], 4)
+    aa, ba = on(dev, a, b)
+    q, r, q3, r3 = (hetero.zeros(16, np.float64, dev) for _ in range(4))
+    floor_ops[dev, 16](aa, ba, q, r, q3, r3).wait()
+    np.testing.assert_array_equal(host(q), [x // y for x, y in zip(a, b, strict=True)])
+    np.testing.assert_array_equal(host(r), [x % y for x, y in zip(a, b, strict=True)])
+
+
+@hetero.kernel
+def bool_compare(a, b, eq, ne, xo):
+    i = hetero.global_id(0)
+    eq[i] = a[i] == b[i]
+    ne[i] = a[i] != b[i]
+    xo[i] = a[i] ^ (b[i] == True)  # noqa: E712 - a bool compared with a literal
+
+
+def test_bools_compare_and_xor(dev):
+    a = np.array([True, True, False, False])
+    b = np.array([True, False, True, False])
+    aa, ba = on(dev, a, b)
+    eq, ne, xo = (hetero.zeros(4, np.bool_, dev) for _ in range(3))
+    bool_compare[dev, 4](aa, ba, eq, ne, xo).wait()
+    np.testing.assert_array_equal(host(eq), a == b)
+    np.testing.assert_array_equal(host(ne), a != b)
+    np.testing.assert_array_equal(host(xo), a ^ b)
+
+
+@hetero.kernel
+def count_positive(x, count, slot):
+    i = hetero.global_id(0)
+    s = -1
+    if x[i] > 0:
+        s = hetero.atomic_add(count, 0, 1)
+    slot[i] = s
+
+
+@hetero.kernel
+def count_positive_inline(x, count, slot):
+    i = hetero.global_id(0)
+    slot[i] = hetero.atomic_add(count, 0, 1) if x[i] > 0 else -1
+
+
+def test_stream_compaction_with_an_atomic_counter(dev):
+    x = np.array([3.0, -1.0, 2.0, -5.0, 0.5, -2.0, 7.0, -1.0], np.float32)
+    (xa,) = on(dev, x)
+    count, slot = hetero.zeros(1, np.int64, dev), hetero.zeros(8, np.int64, dev)
+    count_positive[dev, 8](xa, count, slot).wait()
+    got = host(slot)
+    assert host(count)[0] == 4 and sorted(got[x > 0]) == [0, 1, 2, 3]
+    assert (got[x <= 0] == -1).all()
+
+
+def test_on_tvm_an_atomic_under_a_condition_inside_an_expression_is_refused(registry):
+    need("tvm:cpu:0")
+    x = hetero.asarray(np.ones(8, np.float32), "tvm")
+    count, slot = hetero.zeros(1, np.int64, "tvm"), hetero.zeros(8, np.int64, "tvm")
+    with pytest.raises(KernelCompileError, match=rf"{THIS_FILE}:\d+: in kernel "
+                       "'count_positive_inline' on tvm: .* under a condition inside"):
+        count_positive_inline["tvm", 8](x, count, slot)
+
+
 def test_early_return_guard_with_a_larger_global_size(dev):
     x = np.arange(40, dtype=np.float32)
     (xa,) = on(dev, x)

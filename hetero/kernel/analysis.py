@@ -29,6 +29,19 @@ def children(expr: ir.Expr) -> tuple[ir.Expr, ...]:
     return ()
 
 
+def own_expressions(stmt: ir.Stmt) -> list[ir.Expr]:
+    """The expressions a statement holds itself (not those of statements nested in it)."""
+    return [getattr(stmt, a) for a in ("value", "index", "cond", "start", "stop", "step")
+            if hasattr(stmt, a)]
+
+
+def subexpressions(expr: ir.Expr):
+    """``expr`` and every expression inside it, depth first."""
+    yield expr
+    for child in children(expr):
+        yield from subexpressions(child)
+
+
 def names_in(expr: ir.Expr) -> set[str]:
     """Variables and arrays an expression reads."""
     found = {expr.name} if isinstance(expr, ir.Var) else set()

@@ -93,7 +93,7 @@ class ConformanceTable:
         self.results: list[Any] = []
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.when != "call":
+        if report.when != "call" or report.outcome == "rerun":  # pytest-rerunfailures
             return
         from hetero.testing.conformance import Result
 

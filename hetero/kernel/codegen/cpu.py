@@ -14,7 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hetero.kernel import ir
-from hetero.kernel.analysis import children, loop_is_uniform, names_in, uniform_variables
+from hetero.kernel.analysis import (
+    children,
+    loop_is_uniform,
+    names_in,
+    own_expressions,
+    uniform_variables,
+)
 from hetero.kernel.codegen.pysource import NP_TYPES, PythonPrinter
 
 GRID = ("_gs{0}", "_ls{0}", "_ng{0}")
@@ -42,9 +48,7 @@ def mentioned(stmts: list[ir.Stmt]) -> tuple[set[str], set[str]]:
     names: set[str] = set()
     assigned: set[str] = set()
     for s in ir.walk(stmts):
-        exprs = [getattr(s, a) for a in ("value", "index", "cond", "start", "stop", "step")
-                 if hasattr(s, a)]
-        for e in exprs:
+        for e in own_expressions(s):
             names |= names_in(e)
         target = getattr(s, "target", None) or getattr(s, "var", None)
         if target:

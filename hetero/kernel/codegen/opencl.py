@@ -25,6 +25,16 @@ HELPERS = "".join(
     f"inline {t} hk_mod_{s}({t} a, {t} b) {{ {t} r = a % b;\n"
     f"  return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r; }}\n"
     for t, s in (("long", "l"), ("int", "i")))
+
+
+def float_helpers(t: str, s: str) -> str:
+    """Python's float // and % for C type ``t`` (CPython's float_floor_div: from fmod, so
+    ``1 // 0.1`` is 9.0 and ``1 % 0.1`` is 0.0999…, as in NumPy)."""
+    return (f"inline {t} hk_fmod_{s}({t} a, {t} b) {{ {t} m = fmod(a, b);\n"
+            f"  return (m != 0 && ((m < 0) != (b < 0))) ? m + b : m; }}\n"
+            f"inline {t} hk_ffloordiv_{s}({t} a, {t} b) {{ {t} m = fmod(a, b);\n"
+            f"  {t} d = (a - m) / b - ((m != 0 && ((m < 0) != (b < 0))) ? 1 : 0);\n"
+            f"  {t} f = floor(d); return d - f > 0.5 ? f + 1 : f; }}\n")
 ATOMIC_FLOAT = """\
 inline float hk_atomic_add_f_{space}(volatile __{space} float *p, float v) {{
   union {{ unsigned int i; float f; }} old, new_;
@@ -115,10 +125,11 @@ class OpenCLPrinter:
             suffix = "l" if kind.name == "int64" else "i"
             name = "floordiv" if e.op == "//" else "mod"
             return f"hk_{name}_{suffix}({left}, {right})"
-        if e.op == "//":
-            return f"floor({left} / {right})"
-        if e.op == "%":
-            return f"({left} - floor({left} / {right}) * {right})"
+        if e.op in ("//", "%"):
+            t, suffix = ("double", "d") if e.type.name == "float64" else ("float", "f")
+            self.helpers.add(float_helpers(t, suffix))
+            name = "ffloordiv" if e.op == "//" else "fmod"
+            return f"hk_{name}_{suffix}({left}, {right})"
         return f"({left} {C_OPS.get(e.op, e.op)} {right})"
 
     def call(self, e: ir.Call) -> str:

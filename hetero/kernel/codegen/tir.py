@@ -3,10 +3,13 @@
 The layout is the numba CPU target's, whose region planning it inherits: a parallel loop over
 work-groups, work-item loops cut at barriers, carried values in per-group context arrays. TIR
 differs in the spelling and in three rules. Its values are immutable, so every kernel variable
-is a one-element local cell, declared once per group, that LLVM keeps in a register. Its loops
+is declared once per group as a mutable local (TVMScript's ``x: T.int64 = …``, a
+one-element local buffer underneath) that LLVM keeps in a register. Its loops
 count from zero, so ``range(start, stop, step)`` becomes a trip count and ``start + k * step``.
 And the llvm target has no atomic read-modify-write, so a kernel with a global ``atomic_add``
-runs its groups one after another (work-items of a group already run in turn).
+runs its groups one after another (work-items of a group already run in turn), and each
+atomic becomes statements run before the one that uses it (refused where that would change
+the result: under a condition inside an expression, or beside a read of the same array).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import numpy as np
 
 from hetero.errors import KernelCompileError
 from hetero.kernel import ir
-from hetero.kernel.analysis import children, headers
+from hetero.kernel.analysis import headers, own_expressions, subexpressions
 from hetero.kernel.codegen.cpu import GRID, CPUPrinter
 from hetero.kernel.types import BOOL, ArrayType, Scalar, promote
 
@@ -31,7 +34,24 @@ BITWISE = {"&": "T.bitwise_and", "|": "T.bitwise_or", "^": "T.bitwise_xor",
 
 
 def contains_atomic(e: ir.Expr) -> bool:
-    return isinstance(e, ir.AtomicAdd) or any(contains_atomic(c) for c in children(e))
+    return any(isinstance(x, ir.AtomicAdd) for x in subexpressions(e))
+
+
+def atomic_hazard(s: ir.Stmt) -> str | None:
+    """Why running a statement's atomics before the rest of it would change its result:
+    one under a condition inside the expression, or the statement reading an array that an
+    atomic in it updates (Python would read it first). None when it is safe."""
+    exprs = [x for e in own_expressions(s) for x in subexpressions(e)]
+    for x in exprs:
+        lazy = (x.then, x.other) if isinstance(x, ir.Select) else (x.right,) \
+            if isinstance(x, ir.Binary) and x.op in ("and", "or") else ()
+        if any(contains_atomic(branch) for branch in lazy):
+            return "runs it only under a condition inside the expression"
+    updated = {x.array for x in exprs if isinstance(x, ir.AtomicAdd)}
+    read = {x.array for x in exprs if isinstance(x, ir.Load)}
+    if updated & read:
+        return f"also reads {sorted(updated & read)[0]}, which it updates"
+    return None
 
 
 class TIRPrinter(CPUPrinter):
@@ -42,7 +62,8 @@ class TIRPrinter(CPUPrinter):
         super().__init__(kernel, entry)
         self.arrays = {p.name: p.type for p in kernel.arrays} | kernel.scratch
         self.serial = any(isinstance(e, ir.AtomicAdd) and e.array not in kernel.scratch
-                          for s in ir.walk(kernel.body) for e in expressions(s))
+                          for s in ir.walk(kernel.body) for top in own_expressions(s)
+                          for e in subexpressions(top))
         self.fresh = 0
         self.depth = 0
 
@@ -89,21 +110,29 @@ class TIRPrinter(CPUPrinter):
 
     # -- statements ---------------------------------------------------------------------------
     def stmt(self, s: ir.Stmt, depth: int) -> None:
-        self.depth = depth
+        self.depth = depth  # where atomics met in this statement's expressions are emitted
         if isinstance(s, ir.For | ir.While) and any(contains_atomic(h) for h in headers(s)):
-            raise KernelCompileError(f"{self.kernel.source_file}:{s.line}: in kernel "
-                                     f"{self.kernel.name!r}: atomic_add in a loop header; "
-                                     "compute it into a variable inside the loop")
+            self.refuse(s, "atomic_add in a loop header",
+                        "compute it into a variable inside the loop")
+        hazard = atomic_hazard(s)
+        if hazard:
+            self.refuse(s, f"this statement's atomic_add would run before the rest of it "
+                           f"(TIR has no atomic expression), and the statement {hazard}",
+                        "put the atomic_add in a statement of its own, under an if if needed")
         if isinstance(s, ir.Eval) and isinstance(s.value, ir.AtomicAdd):
             self.expr(s.value)  # its read-modify-write is the whole statement
         elif isinstance(s, ir.Assign):
             self.emit(depth, f"{s.target} = "
                              f"{self.typed(s.value, self.kernel.variables[s.target])}")
         elif isinstance(s, ir.Store):
-            self.emit(depth, f"{s.array}[{self.index(s.array, s.index)}] = "
-                             f"{self.stored(s.array, s.value)}")
+            value = self.stored(s.array, s.value)  # Python's order: the value, then the index
+            self.emit(depth, f"{s.array}[{self.index(s.array, s.index)}] = {value}")
         else:
             super().stmt(s, depth)
+
+    def refuse(self, s: ir.Stmt, what: str, fix: str) -> None:
+        raise KernelCompileError(f"{self.kernel.source_file}:{s.line}: in kernel "
+                                 f"{self.kernel.name!r} on tvm: {what}; {fix}")
 
     def jump(self, s: ir.Jump) -> str:
         return "T.break_loop()" if s.kind == "break" else "T.continue_loop()"
@@ -165,8 +194,7 @@ class TIRPrinter(CPUPrinter):
 
     def unary(self, e: ir.Unary) -> str:
         if e.op == "not":
-            # (== on two bools became a float compare in TVM 0.27's llvm codegen)
-            return f"T.if_then_else({self.typed(e.operand, BOOL)}, T.bool(False), T.bool(True))"
+            return self.logical("==", self.typed(e.operand, BOOL), "T.bool(False)")
         operand = self.typed(e.operand, e.type)
         return f"T.bitwise_not({operand})" if e.op == "~" else f"(-{operand})"
 
@@ -178,23 +206,39 @@ class TIRPrinter(CPUPrinter):
                     else f"T.if_then_else({left}, T.bool(True), {right})")
         kind = promote(e.left.type, e.right.type) if e.op in COMPARISONS else e.type
         left, right = self.typed(e.left, kind), self.typed(e.right, kind)
-        if e.op in BITWISE and kind.name != "bool":
+        if kind.name == "bool":
+            return self.logical(e.op, left, right)
+        if e.op in BITWISE:
             return f"{BITWISE[e.op]}({left}, {right})"
-        if e.op == "**":
-            return self.power(left, right, kind)
-        if kind.is_float and e.op == "//":
-            return f"T.floor({left} / {right})"
-        if kind.is_float and e.op == "%":
-            return f"({left} - T.floor({left} / {right}) * {right})"
-        op = {"&": "and", "|": "or", "^": "!="}.get(e.op, e.op) if kind.name == "bool" \
-            else e.op  # on bools: logical, both sides evaluated
-        return f"({left} {op} {right})"
-
-    def power(self, left: str, right: str, kind: Scalar) -> str:
-        if kind.is_float:
+        if e.op == "**":  # the frontend allows it on floats only
             return f"T.pow({left}, {right})"
-        wide = f"T.pow(T.Cast('float64', {left}), T.Cast('float64', {right}))"
-        return f"T.Cast({kind.name!r}, T.round({wide}))"
+        if kind.is_float and e.op in ("//", "%"):
+            return self.floor_division(e.op, left, right, kind)
+        return f"({left} {e.op} {right})"
+
+    def logical(self, op: str, left: str, right: str) -> str:
+        """An operator on two bools, both evaluated. They are compared as int32: TVM 0.27's
+        llvm codegen turned ``==`` on two bools into a float compare LLVM rejects."""
+        if op in ("&", "|"):
+            return f"({left} {'and' if op == '&' else 'or'} {right})"
+        op = "!=" if op == "^" else op
+        return f"(T.Cast('int32', {left}) {op} T.Cast('int32', {right}))"
+
+    def floor_division(self, op: str, left: str, right: str, kind: Scalar) -> str:
+        """Python's float ``//`` and ``%`` (CPython's float_floor_div), from C's exact
+        ``fmod``, so ``1 // 0.1`` is 9.0 and ``1 % 0.1`` is 0.0999…, as in NumPy and on the
+        cpu target: ``(a - fmod(a, b)) / b`` is an integer up to rounding, so it is rounded to
+        the nearest. (TVM's llvm target has no ``fmod`` intrinsic; libm's is called.)"""
+        name = "fmod" if kind.name == "float64" else "fmodf"
+        mod = f"T.call_pure_extern({kind.name!r}, {name!r}, {left}, {right})"
+        zero, one = self.const(ir.Const(0, kind)), self.const(ir.Const(1, kind))
+        wrong_sign = (f"T.if_then_else({mod} != {zero}, "
+                      f"{self.logical('!=', f'({mod} < {zero})', f'({right} < {zero})')}, "
+                      "T.bool(False))")
+        if op == "%":
+            return f"T.if_then_else({wrong_sign}, {mod} + {right}, {mod})"
+        return (f"(T.nearbyint(({left} - {mod}) / {right}) - "
+                f"T.if_then_else({wrong_sign}, {one}, {zero}))")
 
     def call(self, e: ir.Call) -> str:
         args = [self.typed(a, e.type) for a in e.args]
@@ -203,17 +247,6 @@ class TIRPrinter(CPUPrinter):
         if e.fn == "round_half":
             return f"T.Cast('float32', T.Cast('float16', {args[0]}))"
         return f"{MATH[e.fn]}({', '.join(args)})"
-
-
-def expressions(s: ir.Stmt) -> list[ir.Expr]:
-    """Every expression a statement holds directly, and their sub-expressions."""
-    found, todo = [], [getattr(s, a) for a in ("value", "index", "cond", "start", "stop",
-                                                "step") if hasattr(s, a)]
-    while todo:
-        e = todo.pop()
-        found.append(e)
-        todo.extend(children(e))
-    return found
 
 
 def generate(kernel: ir.KernelIR, entry: str) -> str:
