@@ -3,7 +3,8 @@
 Memory is numba device arrays; kernels are the kernel IR printed as numba.cuda Python. With
 ``NUMBA_ENABLE_CUDASIM=1`` numba's CUDA simulator stands in for a GPU: the device is listed as
 simulated (it runs on the host CPU), which is how CI checks the CUDA code generator.
-NVML energy and the rest of the GPU work arrive with the CUDA backend issue.
+Energy is measured through NVML's total-energy counter where the GPU has one; the rest of
+the GPU work arrives with the CUDA backend issue.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 
 from hetero.backend import Backend
 from hetero.device import Device, DeviceProfile
+from hetero.energy import Meter
 from hetero.hookspecs import hookimpl
 from hetero.kernel import ir
 from hetero.kernel.codegen import cuda as codegen
@@ -114,6 +116,13 @@ class CUDABackend(Backend):
                       info={"computes_on": "host CPU (numba CUDA simulator)",
                             "figures": "modeled"}, native=index)
 
+    def energy_meter(self, device: Device) -> Meter | None:
+        """NVML's total-energy counter (millijoules since the driver loaded; Volta and
+        newer), where nvidia-ml-py is installed and the GPU reports it."""
+        if device.simulated:
+            return None
+        return nvml_meter(device.native)
+
     # -- memory -------------------------------------------------------------------------------
     def allocate(self, device: Device, shape: tuple[int, ...], dtype: np.dtype) -> Any:
         from numba import cuda
@@ -163,6 +172,19 @@ class CUDABackend(Backend):
 
     def max_group_size(self, device: Device) -> int:
         return 1024
+
+
+def nvml_meter(index: int) -> Meter | None:
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+        pynvml.nvmlDeviceGetTotalEnergyConsumption(handle)  # raises where unsupported
+    except Exception:  # noqa: BLE001 - no library, no driver, or a GPU without the counter
+        return None
+    return Meter(lambda: pynvml.nvmlDeviceGetTotalEnergyConsumption(handle) / 1000.0,
+                 "measured: NVML total energy counter")
 
 
 @hookimpl

@@ -17,6 +17,7 @@ from hetero.errors import UnsupportedOp
 
 if TYPE_CHECKING:
     from hetero.device import Device
+    from hetero.energy import Meter
     from hetero.kernel.ir import KernelIR
     from hetero.kernel.launch import LaunchSpec
     from hetero.queue import DeviceTime
@@ -139,6 +140,11 @@ class Backend:
 
     def power_w(self, device: Device) -> float | None:
         """Instantaneous measured power draw in watts, where the hardware tells; else None."""
+        return None
+
+    def energy_meter(self, device: Device) -> Meter | None:
+        """The device's cumulative energy counter (``hetero.energy.Meter``), read around a
+        plan's run to measure its joules; None where the hardware counts none."""
         return None
 
 

@@ -64,6 +64,9 @@ def summary(plan: Plan) -> list[str]:
     for unit, members in plan.units.items():
         lines.append(f"{unit}: {', '.join(members)} on {where[members[0]]}, compiled as one "
                      "unit")
+    for energy in plan.last_energy:
+        lines.append(f"last run energy on {' + '.join(energy.devices)}: {energy.joules:.4g} J "
+                     f"({energy.source})")
     for device in plan.devices.values():
         sim = "SIMULATED (computes on the host; its times are modeled from the profile)" \
             if device.simulated else "real"
@@ -116,7 +119,8 @@ def as_dict(plan: Plan) -> dict[str, Any]:
                     for d in plan.devices.values()],
         "decisions": [vars(d) for d in plan.decisions],
         "spans": [vars(s) for s in e.spans],
-        "last_run": [vars(t) for t in plan.last_run]}
+        "last_run": [vars(t) for t in plan.last_run],
+        "last_energy": [vars(e) for e in plan.last_energy]}
 
 
 def trace_events(plan: Plan) -> list[dict[str, Any]]:

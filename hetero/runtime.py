@@ -20,6 +20,7 @@ import numpy as np
 from hetero import planview
 from hetero.cost import SAMPLES_KEPT, CostModel, History, history_key, node_work, tensor_info
 from hetero.device import Device, one_per_silicon
+from hetero.energy import Energy, Span
 from hetero.errors import ModelError, UnsupportedOp
 from hetero.graph.ir import Graph, Node
 from hetero.schedule import Decision, place
@@ -119,7 +120,9 @@ class Plan:
     history: History | None = None  # where run() records measured node times
     units: dict[str, list[str]] = field(default_factory=dict)  # Subgraph step -> its nodes
     last_run: list[NodeTime] = field(default_factory=list)
+    last_energy: list[Energy] = field(default_factory=list)  # measured, where counters exist
     runs: int = 0
+    _span: Span | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.calls = dispatches(self)
@@ -140,6 +143,8 @@ class Plan:
         env: dict[tuple[str, str], Any] = dict(self.resident)  # (value, device) -> buffer
         for name, array in self.check_feeds(feeds).items():
             env[name, HOST] = array
+        meters = self.energy_span()
+        meters.start()
         times, began = [], time.perf_counter()
         for step, call in zip(self.steps, self.calls, strict=True):
             if call is None:
@@ -147,11 +152,18 @@ class Plan:
                                                              step.source, step.device)
             else:
                 times.append(call.run(env, began))
-        self.last_run = times
+        self.last_run, self.last_energy = times, meters.stop()
         self.runs += 1
         if self.history is not None and 1 < self.runs <= SAMPLES_KEPT + 1:
             self.remember(feeds, times)
         return {out.name: env[out.name, HOST] for out in self.graph.outputs}
+
+    def energy_span(self) -> Span:
+        """The meters of the devices this plan runs on, one per piece of silicon."""
+        if self._span is None:
+            used = dict.fromkeys(d.device for d in self.decisions)
+            self._span = Span.of(self.devices[d] for d in used)
+        return self._span
 
     def remember(self, feeds: dict[str, Any], times: list[NodeTime]) -> None:
         """Feed measured node times to the history: real devices only (a simulated device's

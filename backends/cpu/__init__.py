@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hetero.backends.cpu import rapl
 from hetero.backends.cpu.hostinfo import HostInfo, read_host_info
 from hetero.backends.cpu.kernels import NumbaKernels
 from hetero.backends.cpu.microbench import cache_key, measure
@@ -10,6 +11,7 @@ from hetero.backends.cpu.nodes import HostNodes
 from hetero.backend import HostMemoryBackend
 from hetero.cache import cached
 from hetero.device import HOST_CPU, Device, DeviceProfile
+from hetero.energy import Meter
 from hetero.hookspecs import hookimpl
 
 HETERO_PLUGIN_API = 1
@@ -53,6 +55,9 @@ class CPUBackend(NumbaKernels, HostNodes, HostMemoryBackend):
             self._device = host_device(info, cached("cpu-profile", cache_key(info),
                                                     lambda: measure(info)))
         return [self._device]
+
+    def energy_meter(self, device: Device) -> Meter | None:
+        return rapl.meter()
 
 
 @hookimpl

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hetero.energy import Meter
+
 POWERCAP = Path("/sys/class/powercap")
 
 
@@ -33,3 +35,14 @@ def energy_delta_j(domains: list[Path], before: list[int], after: list[int]) -> 
             a += int((domain / "max_energy_range_uj").read_text())
         total += a - b
     return total / 1e6
+
+
+def meter(root: Path | None = None) -> Meter | None:
+    """The host's package energy as one counter, where RAPL is readable (often root only)."""
+    domains = package_domains(root or POWERCAP)
+    if not domains:
+        return None
+    wrap = sum(int((d / "max_energy_range_uj").read_text()) for d in domains) / 1e6
+    return Meter(lambda: sum(read_energy_uj(domains)) / 1e6,
+                 f"measured: RAPL package counters ({', '.join(d.name for d in domains)})",
+                 wrap if len(domains) == 1 else None)

@@ -1,0 +1,67 @@
+"""Measured energy: cumulative hardware counters read around a piece of work.
+
+A backend offers a ``Meter`` per device where the hardware counts energy (RAPL packages for
+the host CPU, NVML's total-energy counter for NVIDIA GPUs). ``Span`` reads every meter before
+and after a run, once per piece of silicon (``cpu:0`` and ``tvm:cpu:0`` share the package),
+so a plan's run reports joules that were measured, each with where they came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from hetero.device import Device, silicon
+
+
+@dataclass
+class Meter:
+    """A counter of joules that only grows; ``wrap_j`` is where it starts again from zero
+    (RAPL's ``max_energy_range_uj``), None if it never wraps within a run."""
+
+    read_j: Callable[[], float]
+    source: str  # "measured: RAPL package counters (sysfs powercap)", …
+    wrap_j: float | None = None
+
+    def since(self, before: float, after: float) -> float:
+        if after < before and self.wrap_j:
+            after += self.wrap_j
+        return max(after - before, 0.0)
+
+
+@dataclass
+class Energy:
+    """Joules measured on one piece of silicon during a run, and how."""
+
+    devices: list[str]
+    joules: float
+    source: str
+
+
+@dataclass
+class Span:
+    """Meters of the given devices, read at ``start()`` and ``stop()``."""
+
+    meters: dict[str, tuple[list[str], Meter]] = field(default_factory=dict)
+    _before: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, devices: Iterable[Device]) -> Span:
+        span = cls()
+        for device in devices:
+            key = silicon(device)
+            if key in span.meters:
+                span.meters[key][0].append(device.id)
+                continue
+            meter = device.impl.energy_meter(device) if device.impl is not None else None
+            if meter is not None:
+                span.meters[key] = ([device.id], meter)
+        return span
+
+    def start(self) -> None:
+        self._before = {key: meter.read_j() for key, (_, meter) in self.meters.items()}
+
+    def stop(self) -> list[Energy]:
+        return [Energy(ids, meter.since(self._before[key], meter.read_j()), meter.source)
+                for key, (ids, meter) in self.meters.items()]
+
