@@ -1,9 +1,10 @@
 """Measured energy: cumulative hardware counters read around a piece of work.
 
 A backend offers a ``Meter`` per device where the hardware counts energy (RAPL packages for
-the host CPU, NVML's total-energy counter for NVIDIA GPUs). ``Span`` reads every meter before
-and after a run, once per piece of silicon (``cpu:0`` and ``tvm:cpu:0`` share the package),
-so a plan's run reports joules that were measured, each with where they came from.
+the host CPU, NVML's total-energy counter for NVIDIA GPUs, a Jetson's input power rail).
+``Span`` reads every meter before and after a run, once per counter (``cpu:0`` and
+``tvm:cpu:0`` read the same package), so a plan's run reports joules that were measured,
+each with where they came from.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from hetero.device import Device, silicon
+from hetero.device import Device
 
 
 @dataclass
@@ -21,6 +22,7 @@ class Meter:
 
     read_j: Callable[[], float]
     source: str  # "measured: RAPL package counters (sysfs powercap)", …
+    key: str  # what it counts: devices whose meters share a key are measured together
     wrap_j: float | None = None
 
     def since(self, before: float, after: float) -> float:
@@ -49,13 +51,13 @@ class Span:
     def of(cls, devices: Iterable[Device]) -> Span:
         span = cls()
         for device in devices:
-            key = silicon(device)
-            if key in span.meters:
-                span.meters[key][0].append(device.id)
-                continue
             meter = device.impl.energy_meter(device) if device.impl is not None else None
-            if meter is not None:
-                span.meters[key] = ([device.id], meter)
+            if meter is None:
+                continue
+            if meter.key in span.meters:
+                span.meters[meter.key][0].append(device.id)
+            else:
+                span.meters[meter.key] = ([device.id], meter)
         return span
 
     def start(self) -> None:

@@ -159,7 +159,7 @@ class Plan:
         return {out.name: env[out.name, HOST] for out in self.graph.outputs}
 
     def energy_span(self) -> Span:
-        """The meters of the devices this plan runs on, one per piece of silicon."""
+        """The meters of the devices this plan runs on, each counter read once."""
         if self._span is None:
             used = dict.fromkeys(d.device for d in self.decisions)
             self._span = Span.of(self.devices[d] for d in used)

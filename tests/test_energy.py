@@ -68,7 +68,7 @@ def test_a_run_reports_the_joules_its_devices_counted(monkeypatch):
         return counter["j"]
 
     monkeypatch.setattr(type(cpu.impl), "energy_meter",
-                        lambda self, device: Meter(read, "measured: test counter"))
+                        lambda self, device: Meter(read, "measured: test counter", "test"))
     plan = hetero.compile(chain_model(), devices=[cpu])
     for _ in range(2):
         np.testing.assert_allclose(plan.run({"x": X})["d"], WANT, rtol=1e-6)
@@ -78,14 +78,54 @@ def test_a_run_reports_the_joules_its_devices_counted(monkeypatch):
     assert plan.to_json() and plan.last_energy[0].source.startswith("measured")
 
 
-def test_devices_on_one_piece_of_silicon_are_metered_once(monkeypatch):
+def test_devices_that_one_counter_measures_are_metered_once(monkeypatch):
     pytest.importorskip("tvm")
     cpu, tvm = hetero.device("cpu"), hetero.device("tvm")
     reads = []
-    meter = Meter(lambda: reads.append(1) or float(len(reads)), "measured: test counter")
+    meter = Meter(lambda: reads.append(1) or float(len(reads)), "measured: test counter",
+                  "test")
     monkeypatch.setattr(type(cpu.impl), "energy_meter", lambda self, device: meter)
     monkeypatch.setattr(type(tvm.impl), "energy_meter", lambda self, device: meter)
     span = Span.of([cpu, tvm])
     span.start()
     (energy,) = span.stop()
     assert energy.devices == ["cpu:0", "tvm:cpu:0"] and len(reads) == 2
+
+
+def fake_jetson(root, mode: str = "pmode:0002", rail: str = "VDD_IN"):
+    (root / "proc/device-tree").mkdir(parents=True)
+    (root / "proc/device-tree/model").write_text("NVIDIA Jetson Xavier NX Developer Kit\x00")
+    (root / "var/lib/nvpmodel").mkdir(parents=True)
+    (root / "var/lib/nvpmodel/status").write_text(mode + "\n")
+    hwmon = root / "sys/class/hwmon/hwmon3"
+    hwmon.mkdir(parents=True)
+    for channel, label, mv, ma in ((1, rail, 5000, 2000), (2, "VDD_CPU_GPU_CV", 5000, 900)):
+        (hwmon / f"in{channel}_label").write_text(label + "\n")
+        (hwmon / f"in{channel}_input").write_text(f"{mv}\n")
+        (hwmon / f"curr{channel}_input").write_text(f"{ma}\n")
+    return hwmon
+
+
+def test_a_jetson_says_what_it_is_and_its_power_mode(tmp_path):
+    from hetero.backends.cuda import jetson
+
+    fake_jetson(tmp_path)
+    assert jetson.board(tmp_path) == jetson.Board("NVIDIA Jetson Xavier NX Developer Kit", "2")
+    assert jetson.board(tmp_path / "elsewhere") is None
+    assert jetson.input_rail(tmp_path)() == pytest.approx(10.0)  # 5 V x 2 A on VDD_IN
+
+
+def test_the_jetson_input_rail_is_integrated_into_joules(tmp_path):
+    from hetero.backends.cuda import jetson
+
+    hwmon = fake_jetson(tmp_path)
+    now = {"s": 0.0}
+    integrator = jetson.Integrator(jetson.input_rail(tmp_path), clock=lambda: now["s"])
+    assert integrator.sample() == 0.0
+    now["s"] = 0.5
+    assert integrator.sample() == pytest.approx(5.0)  # 10 W for half a second
+    (hwmon / "curr1_input").write_text("4000\n")  # the draw doubles to 20 W
+    now["s"] = 1.0
+    assert integrator.sample() == pytest.approx(5.0 + 0.5 * (10 + 20) / 2)
+    meter = jetson.meter(tmp_path)
+    assert meter.key == "jetson-input-rail" and meter.source.startswith("measured: Jetson")

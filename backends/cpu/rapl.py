@@ -43,6 +43,7 @@ def meter(root: Path | None = None) -> Meter | None:
     if not domains:
         return None
     wrap = sum(int((d / "max_energy_range_uj").read_text()) for d in domains) / 1e6
+    names = ", ".join(d.name for d in domains)
     return Meter(lambda: sum(read_energy_uj(domains)) / 1e6,
-                 f"measured: RAPL package counters ({', '.join(d.name for d in domains)})",
+                 f"measured: RAPL package counters ({names})", f"rapl:{names}",
                  wrap if len(domains) == 1 else None)

@@ -3,17 +3,19 @@
 Memory is numba device arrays; kernels are the kernel IR printed as numba.cuda Python. With
 ``NUMBA_ENABLE_CUDASIM=1`` numba's CUDA simulator stands in for a GPU: the device is listed as
 simulated (it runs on the host CPU), which is how CI checks the CUDA code generator.
-Energy is measured through NVML's total-energy counter where the GPU has one; the rest of
-the GPU work arrives with the CUDA backend issue.
+Energy is measured through NVML's total-energy counter (``nvml.py``) or, on a Jetson, the
+module's input power rail (``jetson.py``), whose integrated GPU shares the host's memory.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+from hetero.backends.cuda import jetson
+from hetero.backends.cuda.nvml import nvml_meter
 
 from hetero.backend import Backend
 from hetero.device import Device, DeviceProfile
@@ -102,9 +104,16 @@ class CUDABackend(Backend):
             sms = dev.MULTIPROCESSOR_COUNT
             integrated = bool(getattr(dev, "INTEGRATED", 0))
         arch = f"sm_{major}{minor}"
+        profile = gpu_profile(name, arch, sms, total, False)
+        info: dict[str, Any] = {"integrated": integrated}
+        if integrated:  # Tegra: the GPU works in the host's memory, so moves cost nothing
+            profile = replace(profile, unified_memory=True)
+            found = jetson.board()
+            if found is not None:
+                info.update(jetson=found.model, power_mode=found.power_mode)
         return Device(id=f"cuda:{index}", name=name, backend=self.name, kind="gpu", arch=arch,
-                      memory_bytes=total, profile=gpu_profile(name, arch, sms, total, False),
-                      impl=self, info={"integrated": integrated}, native=index)
+                      memory_bytes=total, profile=profile, impl=self, info=info,
+                      native=index)
 
     def simulated_device(self, index: int) -> Device:
         name = "numba CUDA simulator"
@@ -118,10 +127,14 @@ class CUDABackend(Backend):
 
     def energy_meter(self, device: Device) -> Meter | None:
         """NVML's total-energy counter (millijoules since the driver loaded; Volta and
-        newer), where nvidia-ml-py is installed and the GPU reports it."""
+        newer) where nvidia-ml-py is installed and the GPU reports it; on a Jetson, the
+        module's input power rail, integrated (the whole module's draw)."""
         if device.simulated:
             return None
-        return nvml_meter(device.native)
+        found = nvml_meter(device.native)
+        if found is None and device.info.get("jetson"):  # Tegra has no NVML: its power rail
+            found = jetson.meter()
+        return found
 
     # -- memory -------------------------------------------------------------------------------
     def allocate(self, device: Device, shape: tuple[int, ...], dtype: np.dtype) -> Any:
@@ -172,19 +185,6 @@ class CUDABackend(Backend):
 
     def max_group_size(self, device: Device) -> int:
         return 1024
-
-
-def nvml_meter(index: int) -> Meter | None:
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-        handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-        pynvml.nvmlDeviceGetTotalEnergyConsumption(handle)  # raises where unsupported
-    except Exception:  # noqa: BLE001 - no library, no driver, or a GPU without the counter
-        return None
-    return Meter(lambda: pynvml.nvmlDeviceGetTotalEnergyConsumption(handle) / 1000.0,
-                 "measured: NVML total energy counter")
 
 
 @hookimpl

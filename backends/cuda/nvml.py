@@ -1,0 +1,18 @@
+"""NVIDIA's management library (nvidia-ml-py): the GPU's own energy counter."""
+
+from __future__ import annotations
+
+from hetero.energy import Meter
+
+
+def nvml_meter(index: int) -> Meter | None:
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+        pynvml.nvmlDeviceGetTotalEnergyConsumption(handle)  # raises where unsupported
+    except Exception:  # noqa: BLE001 - no library, no driver, or a GPU without the counter
+        return None
+    return Meter(lambda: pynvml.nvmlDeviceGetTotalEnergyConsumption(handle) / 1000.0,
+                 "measured: NVML total energy counter", f"nvml:{index}")
