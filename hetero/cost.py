@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +115,25 @@ def history_key(op: str, shapes: list, dtype: str, device: Device) -> str:
     return content_key(op, shapes, dtype, device.backend, device.profile.name)
 
 
+def profile_key(device: Device) -> str:
+    """What measurements are kept per: the backend and the device model, not the index."""
+    return f"{device.backend}/{device.profile.name}"
+
+
+def calibrated(device: Device, history: History) -> Device:
+    """The device as the planner should see it: its busy power as its energy counter
+    measured it (median of runs), where the history has it; else as given."""
+    found = history.power(device)
+    if found is None:
+        return device
+    watts, runs = found
+    source = (f"measured: median of {runs} run{'s' * (runs != 1)}' energy counter over busy "
+              "time (idle power as modeled)")
+    profile = replace(device.profile, active_w=round(watts, 3),
+                      sources={**device.profile.sources, "active_w": source})
+    return replace(device, profile=profile)
+
+
 class History:
     """Measured node times on disk (JSON, ``$HETERO_CACHE_DIR/history.json``): samples per
     (op, shapes, dtype, device profile), and the sizes needed to fit unseen shapes."""
@@ -122,22 +141,35 @@ class History:
     def __init__(self, path: Path | None = None):
         self.path = path or cache_dir() / "history.json"
         self._lock = threading.Lock()
-        self._entries: dict[str, dict[str, Any]] = (read_json(self.path) or {}).get(
-            "entries", {})
+        stored = read_json(self.path) or {}
+        self._entries: dict[str, dict[str, Any]] = stored.get("entries", {})
+        self._power: dict[str, list[float]] = stored.get("power", {})  # busy watts per model
 
     def record(self, key: str, op: str, device: Device, work: Work, ms: float,
                shared: bool = False) -> None:
         """One sample; ``shared``: the node's share of a subgraph's measured time."""
         with self._lock:
             entry = self._entries.setdefault(key, {
-                "op": op, "device": f"{device.backend}/{device.profile.name}",
+                "op": op, "device": profile_key(device),
                 "flops": work.flops, "bytes": work.bytes, "ms": []})
             entry["ms"] = [*entry["ms"], float(ms)][-SAMPLES_KEPT:]
             entry["shared"] = entry.get("shared", False) or shared  # any sample a share
 
+    def record_power(self, device: Device, watts: float) -> None:
+        """One run's busy power on this device model, from its energy counter."""
+        with self._lock:
+            samples = self._power.setdefault(profile_key(device), [])
+            self._power[profile_key(device)] = [*samples, float(watts)][-SAMPLES_KEPT:]
+
+    def power(self, device: Device) -> tuple[float, int] | None:
+        """(median busy watts, runs) measured on this device model, or None."""
+        samples = self._power.get(profile_key(device))
+        return (float(np.median(samples)), len(samples)) if samples else None
+
     def save(self) -> None:
         with self._lock:
-            write_json(self.path, {"format": 1, "entries": self._entries})
+            write_json(self.path, {"format": 1, "entries": self._entries,
+                                   "power": self._power})
 
     def exact(self, key: str) -> Estimate | None:
         entry = self._entries.get(key)
@@ -153,7 +185,7 @@ class History:
     def fitted(self, op: str, device: Device, work: Work) -> Estimate | None:
         """ms = a + b * flops + c * bytes over this op's measured sizes on this device model
         (non-negative terms); None until ``MIN_FIT_POINTS`` distinct sizes exist."""
-        name = f"{device.backend}/{device.profile.name}"
+        name = profile_key(device)
         points = [(e["flops"], e["bytes"], float(np.median(e["ms"])))
                   for e in self._entries.values() if e["op"] == op and e["device"] == name
                   and e["ms"]]

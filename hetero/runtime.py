@@ -18,7 +18,15 @@ from typing import Any
 import numpy as np
 
 from hetero import planview
-from hetero.cost import SAMPLES_KEPT, CostModel, History, history_key, node_work, tensor_info
+from hetero.cost import (
+    SAMPLES_KEPT,
+    CostModel,
+    History,
+    calibrated,
+    history_key,
+    node_work,
+    tensor_info,
+)
 from hetero.device import Device, one_per_silicon
 from hetero.energy import Energy, Span
 from hetero.errors import ModelError, UnsupportedOp
@@ -107,6 +115,9 @@ def dispatches(plan: Plan) -> list[Dispatch | None]:
     return calls
 
 
+MIN_BUSY_MS = 1.0
+
+
 @dataclass
 class Plan:
     graph: Graph
@@ -153,9 +164,10 @@ class Plan:
             else:
                 times.append(call.run(env, began))
         self.last_run, self.last_energy = times, meters.stop()
+        wall_ms = (time.perf_counter() - began) * 1e3
         self.runs += 1
         if self.history is not None and 1 < self.runs <= SAMPLES_KEPT + 1:
-            self.remember(feeds, times)
+            self.remember(feeds, times, wall_ms)
         return {out.name: env[out.name, HOST] for out in self.graph.outputs}
 
     def energy_span(self) -> Span:
@@ -165,10 +177,11 @@ class Plan:
             self._span = Span.of(self.devices[d] for d in used)
         return self._span
 
-    def remember(self, feeds: dict[str, Any], times: list[NodeTime]) -> None:
-        """Feed measured node times to the history: real devices only (a simulated device's
-        wall clock is the host's), after the first run (it compiles), for the first runs
-        only (enough for a median), and when the inputs have the shapes planned for."""
+    def remember(self, feeds: dict[str, Any], times: list[NodeTime], wall_ms: float) -> None:
+        """Feed measured node times, and busy power where energy was measured, to the
+        history: real devices only (a simulated device's wall clock is the host's), after
+        the first run (it compiles), for the first runs only (enough for a median), and
+        when the inputs have the shapes planned for."""
         planned = {v.name: tensor_info(self.graph, v.name) for v in self.graph.inputs}
         if any(info is None or tuple(np.shape(feeds[name])) != info.shape
                for name, info in planned.items()):
@@ -180,7 +193,22 @@ class Plan:
                           for i in (tensor_info(self.graph, n) for n in node.inputs)]
                 key = history_key(node.op_type, shapes, work.dtype, device)
                 self.history.record(key, node.op_type, device, work, ms, shared)
+        for energy in self.last_energy:
+            self.remember_power(energy, times, wall_ms)
         self.history.save()
+
+    def remember_power(self, energy: Energy, times: list[NodeTime], wall_ms: float) -> None:
+        """Busy watts of the devices one counter measured: its joules less their modeled
+        idle draw while they waited, over the time they computed (nodes run one at a time)."""
+        busy = sum(t.ms for t in times if t.device in energy.devices)
+        if busy < MIN_BUSY_MS:
+            return  # too short to tell busy power from the counter's resolution
+        device = self.devices[energy.devices[0]]
+        idle_mj = device.profile.idle_w * max(wall_ms - busy, 0.0)
+        watts = (energy.joules * 1e3 - idle_mj) / busy
+        if watts > 0:
+            for name in energy.devices:
+                self.history.record_power(self.devices[name], watts)
 
     def node_times(self, times: list[NodeTime]) -> Iterator[tuple[Node, Device, float, bool]]:
         """(node, device, ms, shared) per node run; a subgraph's time is shared among its
@@ -291,7 +319,8 @@ def compile(model: Any, devices: list[Device] | None = None, objective: str = "e
     chosen = list(devices) if devices is not None else one_per_silicon(hetero.devices())
     by_id = {d.id: d for d in chosen}
     history = history if history is not None else History()
-    placed = place(graph, chosen, placement, strict, goal, CostModel(history), strategy)
+    planning = [calibrated(d, history) for d in chosen]  # busy power as measured, if it was
+    placed = place(graph, planning, placement, strict, goal, CostModel(history), strategy)
     placed.chosen.estimate.objective = objective
     for base in placed.baselines:
         base.estimate.objective = objective

@@ -129,3 +129,33 @@ def test_the_jetson_input_rail_is_integrated_into_joules(tmp_path):
     assert integrator.sample() == pytest.approx(5.0 + 0.5 * (10 + 20) / 2)
     meter = jetson.meter(tmp_path)
     assert meter.key == "jetson-input-rail" and meter.source.startswith("measured: Jetson")
+
+
+def test_measured_energy_teaches_the_planner_each_devices_busy_power(tmp_path, monkeypatch):
+    from hetero import runtime
+    from hetero.cost import History, calibrated
+
+    monkeypatch.setattr(runtime, "MIN_BUSY_MS", 0.0)  # the chain model computes for µs
+    cpu = hetero.device("cpu")
+    counter = {"j": 0.0}
+
+    def read() -> float:
+        counter["j"] += 2.5  # 2.5 J between the readings around each run
+        return counter["j"]
+
+    monkeypatch.setattr(type(cpu.impl), "energy_meter",
+                        lambda self, device: Meter(read, "measured: test counter", "test"))
+    plan = hetero.compile(chain_model(), devices=[cpu], history=History(tmp_path / "h.json"))
+    modeled = plan.estimate.energy_mj
+    assert cpu.profile.active_w < 1000
+    for _ in range(3):  # the first run compiles and teaches nothing
+        plan.run({"x": X})
+    history = History(tmp_path / "h.json")
+    watts, runs = history.power(cpu)
+    assert runs == 2 and watts > 1000  # 2.5 J over well under 2.5 ms of computing
+    seen = calibrated(cpu, history)
+    assert seen.profile.active_w == round(watts, 3) and seen is not cpu
+    assert seen.profile.sources["active_w"].startswith("measured: median of 2 runs'")
+    again = hetero.compile(chain_model(), devices=[cpu], history=history)
+    assert again.estimate.energy_mj > 10 * modeled
+    assert again.devices["cpu:0"] is cpu  # plans still run on the device itself
