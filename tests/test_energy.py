@@ -59,6 +59,21 @@ def test_nvml_total_energy_counter_in_joules(monkeypatch):
     assert nvml_meter(0) is None
 
 
+def test_a_gpu_is_reached_over_its_pcie_generation_or_shares_memory(monkeypatch):
+    from hetero.backends.cuda import host_link
+    from hetero.backends.cuda.nvml import pcie_generation
+
+    fake = types.SimpleNamespace(nvmlInit=lambda: None, nvmlDeviceGetHandleByIndex=lambda i: i,
+                                 nvmlDeviceGetCurrPcieLinkGeneration=lambda handle: 3)
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    assert pcie_generation(0) == 3 and host_link(False, 3).name == "pcie3"
+    assert host_link(False, None).name == "pcie4"  # unknown: the common case today
+    shared = host_link(True, None)  # a Jetson's GPU: nothing to cross
+    assert shared.zero_copy
+    monkeypatch.setitem(sys.modules, "pynvml", None)  # not installed
+    assert pcie_generation(0) is None
+
+
 def test_a_run_reports_the_joules_its_devices_counted(monkeypatch):
     cpu = hetero.device("cpu")
     counter = {"j": 100.0}

@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 from hetero.backends.cuda import jetson
-from hetero.backends.cuda.nvml import nvml_meter
+from hetero.backends.cuda.nvml import nvml_meter, pcie_generation
 
 from hetero.backend import Backend
+from hetero.catalogue import LinkProfile
 from hetero.device import Device, DeviceProfile
 from hetero.energy import Meter
 from hetero.hookspecs import hookimpl
@@ -57,6 +58,16 @@ def gpu_profile(name: str, arch: str, sms: int, memory: int, simulated: bool) ->
                  "launch_overhead_us": "estimate: typical CUDA kernel launch latency",
                  "memory_bytes": "measured: cuMemGetInfo" if not simulated
                  else "modeled: the simulator has no device memory"})
+
+
+def host_link(integrated: bool, generation: int | None) -> LinkProfile:
+    """How data reaches the GPU from the host, for the cost model: nothing to cross on an
+    integrated GPU (Tegra), else the PCIe preset of the link's generation (4 when unknown)."""
+    import hetero
+
+    if integrated:
+        return hetero.links()["shared"]
+    return hetero.links()["pcie3" if generation is not None and generation <= 3 else "pcie4"]
 
 
 @dataclass
@@ -113,7 +124,7 @@ class CUDABackend(Backend):
                 info.update(jetson=found.model, power_mode=found.power_mode)
         return Device(id=f"cuda:{index}", name=name, backend=self.name, kind="gpu", arch=arch,
                       memory_bytes=total, profile=profile, impl=self, info=info,
-                      native=index)
+                      link=host_link(integrated, pcie_generation(index)), native=index)
 
     def simulated_device(self, index: int) -> Device:
         name = "numba CUDA simulator"
