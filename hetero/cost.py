@@ -127,6 +127,7 @@ def calibrated(device: Device, history: History) -> Device:
     if found is None:
         return device
     watts, runs = found
+    watts = max(watts, device.profile.idle_w)  # busy never draws less than idle
     source = (f"measured: median of {runs} run{'s' * (runs != 1)}' energy counter over busy "
               "time (idle power as modeled)")
     profile = replace(device.profile, active_w=round(watts, 3),

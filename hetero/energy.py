@@ -4,15 +4,19 @@ A backend offers a ``Meter`` per device where the hardware counts energy (RAPL p
 the host CPU, NVML's total-energy counter for NVIDIA GPUs, a Jetson's input power rail).
 ``Span`` reads every meter before and after a run, once per counter (``cpu:0`` and
 ``tvm:cpu:0`` read the same package), so a plan's run reports joules that were measured,
-each with where they came from.
+each with where they came from. A counter that fails is logged and left out: measuring must
+never stop a run.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from hetero.device import Device
+
+log = logging.getLogger("hetero")
 
 
 @dataclass
@@ -24,6 +28,7 @@ class Meter:
     source: str  # "measured: RAPL package counters (sysfs powercap)", …
     key: str  # what it counts: devices whose meters share a key are measured together
     wrap_j: float | None = None
+    learn: bool = True  # False for a whole-board rail: its joules are not these devices' own
 
     def since(self, before: float, after: float) -> float:
         if after < before and self.wrap_j:
@@ -38,6 +43,7 @@ class Energy:
     devices: list[str]
     joules: float
     source: str
+    learn: bool = True  # whether the joules are these devices' own (see Meter.learn)
 
 
 @dataclass
@@ -51,7 +57,11 @@ class Span:
     def of(cls, devices: Iterable[Device]) -> Span:
         span = cls()
         for device in devices:
-            meter = device.impl.energy_meter(device) if device.impl is not None else None
+            try:
+                meter = device.impl.energy_meter(device) if device.impl is not None else None
+            except Exception as exc:  # noqa: BLE001 - a counter must never stop a run
+                log.warning("no energy counter for %s: %s", device.id, exc)
+                continue
             if meter is None:
                 continue
             if meter.key in span.meters:
@@ -61,9 +71,23 @@ class Span:
         return span
 
     def start(self) -> None:
-        self._before = {key: meter.read_j() for key, (_, meter) in self.meters.items()}
+        self._before = {key: reading for key, (_, meter) in self.meters.items()
+                        if (reading := read(meter)) is not None}
 
     def stop(self) -> list[Energy]:
-        return [Energy(ids, meter.since(self._before[key], meter.read_j()), meter.source)
-                for key, (ids, meter) in self.meters.items()]
+        """Joules per counter since ``start``; a counter that failed to read is left out."""
+        found = []
+        for key, (ids, meter) in self.meters.items():
+            after = read(meter)
+            if key in self._before and after is not None:
+                found.append(Energy(ids, meter.since(self._before[key], after), meter.source,
+                                    meter.learn))
+        return found
 
+
+def read(meter: Meter) -> float | None:
+    try:
+        return meter.read_j()
+    except Exception as exc:  # noqa: BLE001 - sysfs and NVML reads can fail transiently
+        log.warning("energy counter %s failed to read: %s", meter.key, exc)
+        return None

@@ -30,7 +30,8 @@ def provenance(estimate: PlanEstimate) -> str:
 def energy_parts(plan: Plan) -> dict[str, float]:
     """mJ per part of the estimate: each device's active and idle energy, and transfers."""
     estimate = plan.estimate
-    parts = device_parts({plan.devices[d]: ms for d, ms in estimate.busy_ms.items()},
+    seen = plan.planned or plan.devices  # with the busy power the planner used
+    parts = device_parts({seen[d]: ms for d, ms in estimate.busy_ms.items()},
                          estimate.latency_ms)
     parts["transfers"] = max(estimate.energy_mj - sum(parts.values()), 0.0)
     return parts

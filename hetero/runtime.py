@@ -115,7 +115,8 @@ def dispatches(plan: Plan) -> list[Dispatch | None]:
     return calls
 
 
-MIN_BUSY_MS = 1.0
+LEARN_BUSY_MS = 100.0  # busy time summed over runs before one power sample: counters
+#                       update every ~1 ms (RAPL) to tens of ms (NVML)
 
 
 @dataclass
@@ -133,7 +134,9 @@ class Plan:
     last_run: list[NodeTime] = field(default_factory=list)
     last_energy: list[Energy] = field(default_factory=list)  # measured, where counters exist
     runs: int = 0
-    _span: Span | None = field(default=None, repr=False)
+    planned: dict[str, Device] = field(default_factory=dict)  # as the planner saw them
+    _span: Span | None = field(default=None, init=False, repr=False)
+    _pending: dict[str, list[float]] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.calls = dispatches(self)
@@ -155,16 +158,16 @@ class Plan:
         for name, array in self.check_feeds(feeds).items():
             env[name, HOST] = array
         meters = self.energy_span()
-        meters.start()
         times, began = [], time.perf_counter()
+        meters.start()
         for step, call in zip(self.steps, self.calls, strict=True):
             if call is None:
                 env[step.value, step.device] = self.transfer(env[step.value, step.source],
                                                              step.source, step.device)
             else:
                 times.append(call.run(env, began))
-        self.last_run, self.last_energy = times, meters.stop()
         wall_ms = (time.perf_counter() - began) * 1e3
+        self.last_run, self.last_energy = times, meters.stop()
         self.runs += 1
         if self.history is not None and 1 < self.runs <= SAMPLES_KEPT + 1:
             self.remember(feeds, times, wall_ms)
@@ -199,14 +202,22 @@ class Plan:
 
     def remember_power(self, energy: Energy, times: list[NodeTime], wall_ms: float) -> None:
         """Busy watts of the devices one counter measured: its joules less their modeled
-        idle draw while they waited, over the time they computed (nodes run one at a time)."""
+        idle draw while they waited, over the time they computed (nodes run one at a time),
+        summed over runs until they computed ``LEARN_BUSY_MS``. A key names one piece of
+        silicon, so its first device's idle power is the silicon's."""
+        if not energy.learn:
+            return
         busy = sum(t.ms for t in times if t.device in energy.devices)
-        if busy < MIN_BUSY_MS:
-            return  # too short to tell busy power from the counter's resolution
         device = self.devices[energy.devices[0]]
         idle_mj = device.profile.idle_w * max(wall_ms - busy, 0.0)
-        watts = (energy.joules * 1e3 - idle_mj) / busy
-        if watts > 0:
+        sums = self._pending.setdefault(energy.source, [0.0, 0.0])
+        sums[0] += energy.joules * 1e3 - idle_mj
+        sums[1] += busy
+        if sums[1] < LEARN_BUSY_MS:
+            return
+        watts = sums[0] / sums[1]  # mJ / ms
+        del self._pending[energy.source]
+        if watts > device.profile.idle_w:  # below idle is noise, not a busy draw
             for name in energy.devices:
                 self.history.record_power(self.devices[name], watts)
 
@@ -328,7 +339,8 @@ def compile(model: Any, devices: list[Device] | None = None, objective: str = "e
     prepared, resident = prepare(graph, plan_units, by_id)
     return Plan(graph, by_id, placed.decisions, steps(graph, plan_units), prepared, resident,
                 placed.chosen, placed.baselines, history,
-                units={u.node.name: [m.name for m in u.members] for u in plan_units if u.members})
+                units={u.node.name: [m.name for m in u.members] for u in plan_units if u.members},
+                planned={d.id: d for d in planning})
 
 
 def prepare(graph: Graph, plan_units: list[Unit], by_id: dict[str, Device]

@@ -17,7 +17,16 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hetero.cost import CostModel, Estimate, History, can_run, energy_mj, idle_w, value_bytes
+from hetero.cost import (
+    CostModel,
+    Estimate,
+    History,
+    calibrated,
+    can_run,
+    energy_mj,
+    idle_w,
+    value_bytes,
+)
 from hetero.device import Device
 
 OBJECTIVES = ("energy", "latency", "edp")
@@ -99,8 +108,9 @@ def evaluate(model: Any, placement: dict[str, str], devices: list[Device] | None
             raise UnsupportedOp(f"evaluate: {node.label} is placed on {device.id}, which cannot"
                                 " run it (`hetero ops` lists op support; the device's profile "
                                 "lists the dtypes it computes in)")
-    model = CostModel(history if history is not None else History())
-    estimate = simulate(graph, placement, by_id, model)
+    history = history if history is not None else History()
+    by_id = {i: calibrated(d, history) for i, d in by_id.items()}  # as hetero.compile plans
+    estimate = simulate(graph, placement, by_id, CostModel(history))
     estimate.objective = objective
     return estimate
 

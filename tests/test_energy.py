@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import types
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,30 +14,34 @@ from hetero.backends.cuda import nvml_meter
 from test_runtime import WANT, X, chain_model
 
 import hetero
+from hetero.cost import History, calibrated
 from hetero.energy import Meter, Span
 
 pytestmark = pytest.mark.usefixtures("registry")
 
 
-def fake_powercap(root, packages: dict[str, int], wrap: int = 2**32):
-    for name, uj in packages.items():
-        domain = root / name
+def fake_powercap(root, packages: dict[str, int], wrap: int = 2**32, name: str = "package"):
+    for domain_name, uj in packages.items():
+        domain = root / domain_name
         domain.mkdir(parents=True, exist_ok=True)
+        (domain / "name").write_text(f"{name}-{domain_name[-1]}\n")
         (domain / "energy_uj").write_text(f"{uj}\n")
         (domain / "max_energy_range_uj").write_text(f"{wrap}\n")
     (root / "intel-rapl:0:0").mkdir(exist_ok=True)  # a core sub-domain: inside the package
 
 
-def test_rapl_sums_the_packages_and_unwraps_a_counter(tmp_path):
-    fake_powercap(tmp_path, {"intel-rapl:0": 5_000_000})
+def test_rapl_sums_the_packages_and_unwraps_each_counter(tmp_path):
+    fake_powercap(tmp_path, {"intel-rapl:0": 5_000_000, "intel-rapl:1": 1_000_000},
+                  wrap=10_000_000)
+    fake_powercap(tmp_path, {"intel-rapl:2": 9_000_000}, name="psys")  # the platform: not
     meter = rapl.meter(tmp_path)
-    assert meter.source == "measured: RAPL package counters (intel-rapl:0)"
+    assert meter.source == "measured: RAPL package counters (intel-rapl:0, intel-rapl:1)"
     before = meter.read_j()
-    fake_powercap(tmp_path, {"intel-rapl:0": 7_500_000})
-    assert meter.since(before, meter.read_j()) == pytest.approx(2.5)
-    assert meter.since(4290.0, 1.0) == pytest.approx(2**32 / 1e6 - 4290.0 + 1.0)  # wrapped
-    fake_powercap(tmp_path, {"intel-rapl:1": 1_000_000})
-    assert rapl.meter(tmp_path).read_j() == pytest.approx(7.5 + 1.0)
+    fake_powercap(tmp_path, {"intel-rapl:0": 7_500_000, "intel-rapl:1": 500_000},
+                  wrap=10_000_000)  # package 1 wrapped: 9.5 J since
+    assert meter.since(before, meter.read_j()) == pytest.approx(2.5 + 9.5)
+    (tmp_path / "intel-rapl:1" / "max_energy_range_uj").unlink()  # unreadable: left out
+    assert rapl.meter(tmp_path).source.endswith("(intel-rapl:0)")
     assert rapl.meter(tmp_path / "none") is None
 
 
@@ -64,7 +69,7 @@ def test_a_gpu_is_reached_over_its_pcie_generation_or_shares_memory(monkeypatch)
     from hetero.backends.cuda.nvml import pcie_generation
 
     fake = types.SimpleNamespace(nvmlInit=lambda: None, nvmlDeviceGetHandleByIndex=lambda i: i,
-                                 nvmlDeviceGetCurrPcieLinkGeneration=lambda handle: 3)
+                                 nvmlDeviceGetMaxPcieLinkGeneration=lambda handle: 3)
     monkeypatch.setitem(sys.modules, "pynvml", fake)
     assert pcie_generation(0) == 3 and host_link(False, 3).name == "pcie3"
     assert host_link(False, None).name == "pcie4"  # unknown: the common case today
@@ -74,7 +79,7 @@ def test_a_gpu_is_reached_over_its_pcie_generation_or_shares_memory(monkeypatch)
     assert pcie_generation(0) is None
 
 
-def test_a_run_reports_the_joules_its_devices_counted(monkeypatch):
+def test_a_run_reports_the_joules_its_devices_counted(monkeypatch, tmp_path):
     cpu = hetero.device("cpu")
     counter = {"j": 100.0}
 
@@ -84,7 +89,7 @@ def test_a_run_reports_the_joules_its_devices_counted(monkeypatch):
 
     monkeypatch.setattr(type(cpu.impl), "energy_meter",
                         lambda self, device: Meter(read, "measured: test counter", "test"))
-    plan = hetero.compile(chain_model(), devices=[cpu])
+    plan = hetero.compile(chain_model(), devices=[cpu], history=History(tmp_path / "h.json"))
     for _ in range(2):
         np.testing.assert_allclose(plan.run({"x": X})["d"], WANT, rtol=1e-6)
     (energy,) = plan.last_energy
@@ -148,10 +153,10 @@ def test_the_jetson_input_rail_is_integrated_into_joules(tmp_path):
 
 def test_measured_energy_teaches_the_planner_each_devices_busy_power(tmp_path, monkeypatch):
     from hetero import runtime
-    from hetero.cost import History, calibrated
 
-    monkeypatch.setattr(runtime, "MIN_BUSY_MS", 0.0)  # the chain model computes for µs
+    monkeypatch.setattr(runtime, "LEARN_BUSY_MS", 0.0)  # the chain model computes for µs
     cpu = hetero.device("cpu")
+    monkeypatch.setattr(cpu, "profile", replace(cpu.profile, idle_w=0.0))  # no idle term
     counter = {"j": 0.0}
 
     def read() -> float:
@@ -174,3 +179,41 @@ def test_measured_energy_teaches_the_planner_each_devices_busy_power(tmp_path, m
     again = hetero.compile(chain_model(), devices=[cpu], history=history)
     assert again.estimate.energy_mj > 10 * modeled
     assert again.devices["cpu:0"] is cpu  # plans still run on the device itself
+    parts = again.to_json()
+    assert '"transfers": 0.0' in parts  # the breakdown prices busy time as planned
+    same = hetero.evaluate(chain_model(), again.placement, [cpu], history=history)
+    assert same.energy_mj == pytest.approx(again.estimate.energy_mj)
+
+
+def test_no_power_is_learned_from_a_whole_board_rail_or_below_idle(tmp_path, monkeypatch):
+    from hetero import runtime
+
+    monkeypatch.setattr(runtime, "LEARN_BUSY_MS", 0.0)
+    cpu = hetero.device("cpu")
+    for learn, joules_per_run in ((False, 2.5), (True, 0.0)):
+        counter = {"j": 0.0}
+
+        def read(step=joules_per_run / 2, counter=counter) -> float:
+            counter["j"] += step
+            return counter["j"]
+
+        meter = Meter(read, "measured: test counter", "test", learn=learn)
+        monkeypatch.setattr(type(cpu.impl), "energy_meter", lambda self, device, m=meter: m)
+        history = History(tmp_path / f"{learn}.json")
+        plan = hetero.compile(chain_model(), devices=[cpu], history=history)
+        for _ in range(3):
+            plan.run({"x": X})
+        assert plan.last_energy and History(tmp_path / f"{learn}.json").power(cpu) is None
+
+
+def test_a_failing_counter_is_left_out_and_the_run_goes_on(monkeypatch, tmp_path):
+    cpu = hetero.device("cpu")
+
+    def broken() -> float:
+        raise OSError("energy_uj: permission denied")
+
+    monkeypatch.setattr(type(cpu.impl), "energy_meter",
+                        lambda self, device: Meter(broken, "measured: test", "test"))
+    plan = hetero.compile(chain_model(), devices=[cpu], history=History(tmp_path / "h.json"))
+    np.testing.assert_allclose(plan.run({"x": X})["d"], WANT, rtol=1e-6)
+    assert plan.last_energy == []

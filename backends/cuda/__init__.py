@@ -44,7 +44,7 @@ def simulator() -> bool:
 def gpu_profile(name: str, arch: str, sms: int, memory: int, simulated: bool) -> DeviceProfile:
     """Figures derived from the device's attributes; power is unknown until NVML measures it."""
     peak = sms * FP32_LANES_PER_SM * 2 * ASSUMED_CLOCK_GHZ
-    note = "modeled: not measured yet (NVML measurement arrives with the CUDA issue)"
+    note = "modeled: an assumed figure; runs measured by NVML or a Jetson rail replace it"
     source = "modeled (numba CUDA simulator: computes on the host CPU)" if simulated \
         else "modeled"
     return DeviceProfile(
@@ -114,9 +114,11 @@ class CUDABackend(Backend):
             major, minor = dev.compute_capability
             sms = dev.MULTIPROCESSOR_COUNT
             integrated = bool(getattr(dev, "INTEGRATED", 0))
+            bus_id = (f"{getattr(dev, 'PCI_DOMAIN_ID', 0):08x}:{dev.PCI_BUS_ID:02x}:"
+                      f"{dev.PCI_DEVICE_ID:02x}.0")
         arch = f"sm_{major}{minor}"
         profile = gpu_profile(name, arch, sms, total, False)
-        info: dict[str, Any] = {"integrated": integrated}
+        info: dict[str, Any] = {"integrated": integrated, "pci_bus_id": bus_id}
         if integrated:  # Tegra: the GPU works in the host's memory, so moves cost nothing
             profile = replace(profile, unified_memory=True)
             found = jetson.board()
@@ -124,7 +126,7 @@ class CUDABackend(Backend):
                 info.update(jetson=found.model, power_mode=found.power_mode)
         return Device(id=f"cuda:{index}", name=name, backend=self.name, kind="gpu", arch=arch,
                       memory_bytes=total, profile=profile, impl=self, info=info,
-                      link=host_link(integrated, pcie_generation(index)), native=index)
+                      link=host_link(integrated, pcie_generation(bus_id)), native=index)
 
     def simulated_device(self, index: int) -> Device:
         name = "numba CUDA simulator"
@@ -142,8 +144,8 @@ class CUDABackend(Backend):
         module's input power rail, integrated (the whole module's draw)."""
         if device.simulated:
             return None
-        found = nvml_meter(device.native)
-        if found is None and device.info.get("jetson"):  # Tegra has no NVML: its power rail
+        found = nvml_meter(device.info.get("pci_bus_id", device.native))
+        if found is None and device.info.get("integrated"):  # Tegra has no NVML: its rail
             found = jetson.meter()
         return found
 

@@ -8,6 +8,7 @@ the energy meter integrates the module's input rail (VDD_IN) by sampling it.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -81,19 +82,18 @@ class Integrator:
             return self.joules
 
     def read_j(self) -> float:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, daemon=True,
-                                            name="hetero-jetson-power")
-            self._thread.start()
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, daemon=True,
+                                                name="hetero-jetson-power")
+                self._thread.start()
         return self.sample()
 
     def _run(self) -> None:
         while True:
             time.sleep(SAMPLE_S)
-            try:
+            with contextlib.suppress(OSError, ValueError):  # an I2C read can fail briefly
                 self.sample()
-            except (OSError, ValueError):  # the rail went away (unbound driver): stop
-                return
 
 
 _METERS: dict[Path, Meter] = {}
@@ -106,6 +106,7 @@ def meter(root: Path = ROOT) -> Meter | None:
         if read_w is None:
             return None
         _METERS[root] = Meter(Integrator(read_w).read_j,
-                              f"measured: Jetson input rail (INA3221), sampled every "
-                              f"{SAMPLE_S * 1000:g} ms", "jetson-input-rail")
+                              f"measured: Jetson input rail (INA3221, the whole module), "
+                              f"sampled every {SAMPLE_S * 1000:g} ms", "jetson-input-rail",
+                              learn=False)
     return _METERS[root]

@@ -15,7 +15,7 @@ import hashlib
 import io
 from typing import Any
 
-from hetero.backends.cpu import host_device
+from hetero.backends.cpu import host_device, rapl
 from hetero.backends.cpu.hostinfo import read_host_info
 from hetero.backends.cpu.microbench import cache_key, measure
 from hetero.backends.tvm.compiler import HOST_TARGET, program
@@ -26,6 +26,7 @@ from hetero.backends.tvm.targets import TVMTarget, covered
 from hetero.backend import HostMemoryBackend
 from hetero.cache import cached
 from hetero.device import Device
+from hetero.energy import Meter
 from hetero.errors import UnsupportedOp
 from hetero.graph.reference import unfused
 from hetero.hookspecs import hookimpl
@@ -55,6 +56,10 @@ class TVMBackend(TIRKernels, HostMemoryBackend):
         host.name = f"TVM {tvm.__version__} llvm target on the host CPU ({info.name})"
         host.info = {**host.info, "tvm_version": tvm.__version__, "target": HOST_TARGET}
         return [host, *(accelerator_device(t, host) for t in accelerators())]
+
+    def energy_meter(self, device: Device) -> Meter | None:
+        """The host's package counters, shared with cpu:0 (one key, read once)."""
+        return rapl.meter() if device.native is None else None
 
     def runs_kernels(self, device: Device) -> bool:
         return device.native is None  # the host's llvm target, not a vendor's codegen
