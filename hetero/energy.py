@@ -21,24 +21,21 @@ log = logging.getLogger("hetero")
 
 @dataclass
 class Meter:
-    """A counter of joules that only grows; ``wrap_j`` is where it starts again from zero
-    (RAPL's ``max_energy_range_uj``), None if it never wraps within a run."""
+    """A counter of joules that only grows (a counter that wraps, like RAPL's, is unwrapped
+    by its reader)."""
 
     read_j: Callable[[], float]
     source: str  # "measured: RAPL package counters (sysfs powercap)", …
     key: str  # what it counts: devices whose meters share a key are measured together
-    wrap_j: float | None = None
     learn: bool = True  # False for a whole-board rail: its joules are not these devices' own
 
     def since(self, before: float, after: float) -> float:
-        if after < before and self.wrap_j:
-            after += self.wrap_j
         return max(after - before, 0.0)
 
 
 @dataclass
 class Energy:
-    """Joules measured on one piece of silicon during a run, and how."""
+    """Joules one counter measured during a run, the devices it covers, and how."""
 
     devices: list[str]
     joules: float

@@ -42,6 +42,11 @@ def subexpressions(expr: ir.Expr):
         yield from subexpressions(child)
 
 
+def statement_subexpressions(stmt: ir.Stmt) -> list[ir.Expr]:
+    """Every expression a statement holds itself, and everything inside them."""
+    return [x for e in own_expressions(stmt) for x in subexpressions(e)]
+
+
 def names_in(expr: ir.Expr) -> set[str]:
     """Variables and arrays an expression reads."""
     found = {expr.name} if isinstance(expr, ir.Var) else set()

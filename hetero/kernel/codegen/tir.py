@@ -20,7 +20,7 @@ import numpy as np
 
 from hetero.errors import KernelCompileError
 from hetero.kernel import ir
-from hetero.kernel.analysis import headers, own_expressions, subexpressions
+from hetero.kernel.analysis import headers, statement_subexpressions, subexpressions
 from hetero.kernel.codegen.cpu import GRID, CPUPrinter
 from hetero.kernel.types import BOOL, ArrayType, Scalar, promote
 
@@ -41,7 +41,7 @@ def atomic_hazard(s: ir.Stmt) -> str | None:
     """Why running a statement's atomics before the rest of it would change its result:
     one under a condition inside the expression, or the statement reading an array that an
     atomic in it updates (Python would read it first). None when it is safe."""
-    exprs = [x for e in own_expressions(s) for x in subexpressions(e)]
+    exprs = statement_subexpressions(s)
     for x in exprs:
         lazy = (x.then, x.other) if isinstance(x, ir.Select) else (x.right,) \
             if isinstance(x, ir.Binary) and x.op in ("and", "or") else ()
@@ -62,8 +62,7 @@ class TIRPrinter(CPUPrinter):
         super().__init__(kernel, entry)
         self.arrays = {p.name: p.type for p in kernel.arrays} | kernel.scratch
         self.serial = any(isinstance(e, ir.AtomicAdd) and e.array not in kernel.scratch
-                          for s in ir.walk(kernel.body) for top in own_expressions(s)
-                          for e in subexpressions(top))
+                          for s in ir.walk(kernel.body) for e in statement_subexpressions(s))
         self.fresh = 0
         self.depth = 0
 
