@@ -115,6 +115,12 @@ def history_key(op: str, shapes: list, dtype: str, device: Device) -> str:
     return content_key(op, shapes, dtype, device.backend, device.profile.name)
 
 
+def node_key(node: Any, graph: Any, device: Device, work: Work) -> str:
+    """A node's history key on a device: its op, its input shapes and dtype, the device."""
+    shapes = [list(t.shape) if t else None for t in (tensor_info(graph, n) for n in node.inputs)]
+    return history_key(node.op_type, shapes, work.dtype, device)
+
+
 def profile_key(device: Device) -> str:
     """What measurements are kept per: the backend and the device model, not the index."""
     return f"{device.backend}/{device.profile.name}"
@@ -230,9 +236,7 @@ class CostModel:
         if given is not None:
             return given
         if self.history is not None:
-            shapes = [list(t.shape) if t else None
-                      for t in (tensor_info(graph, n) for n in node.inputs)]
-            found = self.history.exact(history_key(node.op_type, shapes, work.dtype, device)) \
+            found = self.history.exact(node_key(node, graph, device, work)) \
                 or self.history.fitted(node.op_type, device, work)
             if found is not None:
                 return found

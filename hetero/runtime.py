@@ -23,7 +23,7 @@ from hetero.cost import (
     CostModel,
     History,
     calibrated,
-    history_key,
+    node_key,
     node_work,
     tensor_info,
 )
@@ -31,6 +31,7 @@ from hetero.device import Device, one_per_silicon
 from hetero.energy import Energy, Span
 from hetero.errors import ModelError, UnsupportedOp
 from hetero.graph.ir import Graph, Node
+from hetero.queue import Work
 from hetero.schedule import Decision, place
 from hetero.search import Found, Goal
 from hetero.subgraphs import Unit, units
@@ -137,6 +138,8 @@ class Plan:
     planned: dict[str, Device] = field(default_factory=dict)  # as the planner saw them
     _span: Span | None = field(default=None, init=False, repr=False)
     _pending: dict[str, list[float]] = field(default_factory=dict, init=False, repr=False)
+    _entries: dict[tuple[str, str], tuple[str, Work]] = field(default_factory=dict, init=False,
+                                                             repr=False)
 
     def __post_init__(self) -> None:
         self.calls = dispatches(self)
@@ -191,14 +194,22 @@ class Plan:
             return
         for node, device, ms, shared in self.node_times(times):
             if not device.simulated:
-                work = node_work(node, self.graph)
-                shapes = [list(i.shape) if i else None
-                          for i in (tensor_info(self.graph, n) for n in node.inputs)]
-                key = history_key(node.op_type, shapes, work.dtype, device)
+                key, work = self.history_entry(node, device)
                 self.history.record(key, node.op_type, device, work, ms, shared)
         for energy in self.last_energy:
             self.remember_power(energy, times, wall_ms)
         self.history.save()
+
+    def history_entry(self, node: Node, device: Device) -> tuple[str, Work]:
+        """A node's history key and work, worked out once per plan: runs are recorded at
+        the planned shapes only, so neither changes (hashing the key each run cost ~25 µs
+        a node)."""
+        found = self._entries.get((node.name, device.id))
+        if found is None:
+            work = node_work(node, self.graph)
+            found = self._entries[node.name, device.id] = (
+                node_key(node, self.graph, device, work), work)
+        return found
 
     def remember_power(self, energy: Energy, times: list[NodeTime], wall_ms: float) -> None:
         """Busy watts of the devices one counter measured: its joules less their modeled
