@@ -112,6 +112,15 @@ class Array:
         view = self._device.impl.host_view(self.buffer)
         return (view if view is not None else self._native_dlpack()).__dlpack__(**kwargs)
 
+    @property
+    def __cuda_array_interface__(self) -> dict[str, Any]:
+        """numba.cuda's (and CuPy's, torch's) protocol for GPU memory, without copying: the
+        data as this array's shape. AttributeError where the data is not GPU memory."""
+        buffer = self.buffer
+        if not hasattr(buffer, "__cuda_array_interface__"):
+            raise AttributeError(f"hetero.Array on {self._device.id} is not in CUDA memory")
+        return self._device.impl.reshape_buffer(buffer, self._shape).__cuda_array_interface__
+
     def _native_dlpack(self) -> Any:
         if not hasattr(self._buffer, "__dlpack__"):
             raise BufferError(f"backend {self._device.backend} buffers do not support DLPack; "
@@ -154,17 +163,32 @@ def zeros(shape: int | Sequence[int], dtype: Any = "float32",
 
 def from_dlpack(obj: Any, device: Selector | None = None) -> Array:
     """Wrap a DLPack producer without copying; with ``device`` on another domain, copy there."""
-    kind, _ = obj.__dlpack_device__()
+    kind, index = obj.__dlpack_device__()
     if kind != DLPACK_CPU:
-        name = DLPACK_DEVICE_NAMES.get(kind, f"type {kind}")
-        raise UnsupportedOp(f"hetero.from_dlpack: importing {name} memory needs a backend "
-                            "for it; only host (CPU) DLPack tensors are imported so far")
+        return _adopted(obj, (int(kind), int(index)), device)
     host = np.from_dlpack(obj)
     check_dtype(host.dtype)
     target = resolve(device)
     if target.impl.host_view(host) is None:
         return _place(host, target)
     return Array(host, target, host.shape, host.dtype)
+
+
+def _adopted(obj: Any, where: tuple[int, int], device: Selector | None) -> Array:
+    """Device memory (a CUDA tensor, say) wrapped by the backend that owns that device."""
+    from hetero.discovery import default_registry
+
+    owner = next((d for d in default_registry().devices()
+                  if d.impl.dlpack_device(d) == where), None)
+    if owner is None:
+        name = DLPACK_DEVICE_NAMES.get(where[0], f"type {where[0]}")
+        raise UnsupportedOp(f"hetero.from_dlpack: the data lives in {name} memory (device "
+                            f"{where[1]}), which no device hetero found owns; "
+                            "hetero.devices() lists what it found")
+    owner.check_alive("import data stored on it")
+    buffer, shape, dtype = owner.impl.adopt(owner, obj)
+    array = Array(buffer, owner, shape, check_dtype(dtype))
+    return array if device is None else array.to(device)
 
 
 def common_device(arrays: Iterable[tuple[str, Array]], device: Device) -> None:

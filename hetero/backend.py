@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -29,6 +29,16 @@ def importable(module: str) -> bool:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):  # ValueError: sys.modules[module] is None (blocked)
         return False
+
+
+class Clock(Protocol):
+    """A device's own timer for work it runs asynchronously (CUDA events on a stream)."""
+
+    def mark(self) -> Any:
+        """A point in the device's work stream, placed now."""
+
+    def elapsed_ms(self, start: Any, end: Any) -> float:
+        """Device time between two marks; waits for the later one."""
 
 
 class Backend:
@@ -72,6 +82,16 @@ class Backend:
                 dtype: np.dtype) -> np.ndarray:
         """Copy a device buffer back into a new host array."""
         raise UnsupportedOp(f"backend {self.name} cannot copy data from its devices")
+
+    def dlpack_device(self, device: Device) -> tuple[int, int] | None:
+        """The DLPack (device type, index) of the device's own memory, where foreign
+        libraries can hand it over (``hetero.from_dlpack``); None for host memory."""
+        return None
+
+    def adopt(self, device: Device, obj: Any) -> tuple[Any, tuple[int, ...], np.dtype]:
+        """(buffer, shape, dtype) sharing the memory of ``obj``, a DLPack producer on this
+        device: no copy."""
+        raise UnsupportedOp(f"backend {self.name} cannot import other libraries' memory")
 
     def host_view(self, buffer: Any) -> np.ndarray | None:
         """The buffer as a host array without copying, when it lives in host memory; else None."""
@@ -127,6 +147,12 @@ class Backend:
         """Run a prepared node (or subgraph) on native buffers (by value name); its outputs,
         in order."""
         raise UnsupportedOp(f"backend {self.name} does not run ONNX nodes")
+
+    def node_clock(self, device: Device) -> Clock | None:
+        """For a device that runs nodes asynchronously (``run_node`` submits and returns):
+        its timer, so a node's time is the device's, not the host's time to submit it.
+        None where the host's clock around ``run_node`` times the node."""
+        return None
 
     def prepare_subgraph(self, device: Device, nodes: list[Any], graph: Any,
                          inputs: list[str], outputs: list[str]) -> Any:

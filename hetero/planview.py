@@ -42,7 +42,16 @@ def last_run(plan: Plan, times: dict[str, Any], step: str, device_id: str) -> st
     if step not in times:
         return "-"
     where = " (whole subgraph)" if step in plan.units else ""
-    return f"{times[step].ms:.3f} ms{where}{host_clock(plan, device_id)}"
+    return f"{times[step].ms:.3f} ms{where}{clock_note(times[step])}{host_clock(plan, device_id)}"
+
+
+CLOCKS = {"host": "measured: wall clock", "device": "measured: device timer (CUDA events)",
+          "submitted": "measured: host time to submit it (the device runs it asynchronously; "
+                       "plan.profile = True times it on the device)"}
+
+
+def clock_note(t: Any) -> str:
+    return {"device": " (device timer)", "submitted": " (submit only)"}.get(t.timing, "")
 
 
 def host_clock(plan: Plan, device_id: str) -> str:
@@ -120,7 +129,8 @@ def as_dict(plan: Plan) -> dict[str, Any]:
                     for d in plan.devices.values()],
         "decisions": [vars(d) for d in plan.decisions],
         "spans": [vars(s) for s in e.spans],
-        "last_run": [vars(t) for t in plan.last_run],
+        "last_run": [{k: v for k, v in vars(t).items() if k != "marks"}
+                     for t in plan.last_run],
         "last_energy": [vars(e) for e in plan.last_energy]}
 
 
@@ -147,7 +157,7 @@ def trace_events(plan: Plan) -> list[dict[str, Any]]:
     for t in plan.last_run:
         events.append({"ph": "X", "pid": 2, "tid": row(2, t.device), "name": t.node,
                        "cat": t.op_type, "ts": t.start_ms * 1e3, "dur": t.ms * 1e3,
-                       "args": {"tier": t.tier, "source": "measured: wall clock"
+                       "args": {"tier": t.tier, "source": CLOCKS[t.timing]
                                 + host_clock(plan, t.device)}})
     return events
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from hetero import planview
+from hetero.backend import Clock
 from hetero.cost import (
     SAMPLES_KEPT,
     CostModel,
@@ -58,8 +59,12 @@ class NodeTime:
     op_type: str
     device: str
     tier: str
-    ms: float  # measured wall clock around the node's run
-    start_ms: float = 0.0  # when it started, from the start of the run
+    ms: float  # measured: see ``timing``
+    start_ms: float = 0.0  # when it started (was submitted), from the start of the run
+    #: "host": wall clock around the node's run; "device": the device's own timer (CUDA
+    #: events); "submitted": only the host's time to submit it to an asynchronous device
+    timing: str = "host"
+    marks: tuple[Any, Any, Any] | None = None  # (clock, start, end) until the run is read
 
 
 @dataclass(frozen=True)
@@ -74,20 +79,35 @@ class Dispatch:
     inputs: tuple[tuple[str, tuple[str, str]], ...]  # (input name, env key)
     outputs: tuple[tuple[str, str] | None, ...]  # env keys, None for an omitted output
     frees: tuple[tuple[str, str], ...]  # env keys no later step reads
+    clock: Clock | None = None  # the device's timer, where it runs nodes asynchronously
 
-    def run(self, env: dict, began: float) -> NodeTime:
+    def run(self, env: dict, began: float, timed: bool = False) -> NodeTime:
+        """Run the node; ``timed``: between marks of the device's clock, where it has one."""
         inputs = {name: env[key] for name, key in self.inputs}
+        clock = self.clock if timed else None
+        first = clock.mark() if clock is not None else None
         start = time.perf_counter()
         outputs = self.device.impl.run_node(self.device, self.prepared, inputs)
         elapsed = (time.perf_counter() - start) * 1e3
+        last = clock.mark() if clock is not None else None
         for key, value in zip(self.outputs, outputs, strict=False):
             if key is not None:
                 env[key] = value
         for key in self.frees:
             env.pop(key, None)
         node = self.step.node
+        timing = "host" if self.clock is None else "submitted"
         return NodeTime(node.name, node.op_type, self.step.device, self.step.tier, elapsed,
-                        (start - began) * 1e3)
+                        (start - began) * 1e3, timing,
+                        None if clock is None else (clock, first, last))
+
+
+def read_clocks(times: list[NodeTime]) -> None:
+    """Nodes run between device marks take the device's time, once the run is done."""
+    for t in times:
+        if t.marks is not None:
+            clock, first, last = t.marks
+            t.ms, t.timing, t.marks = clock.elapsed_ms(first, last), "device", None
 
 
 def dispatches(plan: Plan) -> list[Dispatch | None]:
@@ -108,11 +128,13 @@ def dispatches(plan: Plan) -> list[Dispatch | None]:
             continue
         names = list(dict.fromkeys(n for n in [*node.inputs, *node.outer] if n))
         dying = [n for n in names if last[n] == index and n not in kept]
+        device = plan.devices[step.device]
         calls.append(Dispatch(
-            step, plan.devices[step.device], plan.prepared[node.name],
+            step, device, plan.prepared[node.name],
             tuple((n, (n, step.device)) for n in names),
             tuple((n, step.device) if n else None for n in node.outputs),
-            tuple((n, where) for n in dying for where in places)))
+            tuple((n, where) for n in dying for where in places),
+            device.impl.node_clock(device)))
     return calls
 
 
@@ -136,6 +158,9 @@ class Plan:
     last_energy: list[Energy] = field(default_factory=list)  # measured, where counters exist
     runs: int = 0
     planned: dict[str, Device] = field(default_factory=dict)  # as the planner saw them
+    #: time every node with its device's own clock (CUDA events), not only on the runs the
+    #: calibration history records: exact per-node times, a few µs more per node
+    profile: bool = False
     _span: Span | None = field(default=None, init=False, repr=False)
     _pending: dict[str, list[float]] = field(default_factory=dict, init=False, repr=False)
     _entries: dict[tuple[str, str], tuple[str, Work]] = field(default_factory=dict, init=False,
@@ -161,6 +186,8 @@ class Plan:
         for name, array in self.check_feeds(feeds).items():
             env[name, HOST] = array
         meters = self.energy_span()
+        recording = self.history is not None and 0 < self.runs <= SAMPLES_KEPT
+        timed = self.profile or recording
         times, began = [], time.perf_counter()
         meters.start()
         for step, call in zip(self.steps, self.calls, strict=True):
@@ -168,11 +195,12 @@ class Plan:
                 env[step.value, step.device] = self.transfer(env[step.value, step.source],
                                                              step.source, step.device)
             else:
-                times.append(call.run(env, began))
-        wall_ms = (time.perf_counter() - began) * 1e3
+                times.append(call.run(env, began, timed))
+        wall_ms = (time.perf_counter() - began) * 1e3  # outputs are on the host: work is done
         self.last_run, self.last_energy = times, meters.stop()
+        read_clocks(times)
         self.runs += 1
-        if self.history is not None and 1 < self.runs <= SAMPLES_KEPT + 1:
+        if recording:
             self.remember(feeds, times, wall_ms)
         return {out.name: env[out.name, HOST] for out in self.graph.outputs}
 

@@ -130,7 +130,8 @@ def test_a_jetson_says_what_it_is_and_its_power_mode(tmp_path):
     from hetero.backends.cuda import jetson
 
     fake_jetson(tmp_path)
-    assert jetson.board(tmp_path) == jetson.Board("NVIDIA Jetson Xavier NX Developer Kit", "2")
+    assert jetson.board(tmp_path) == jetson.Board("NVIDIA Jetson Xavier NX Developer Kit",
+                                                  jetson.PowerMode("2"))
     assert jetson.board(tmp_path / "elsewhere") is None
     assert jetson.input_rail(tmp_path)() == pytest.approx(10.0)  # 5 V x 2 A on VDD_IN
 

@@ -1,5 +1,7 @@
-"""ONNX's own backend test suite (onnx.backend.test) over hetero.onnx_backend on `cpu`, and
-on `tvm` (every node of a case compiled by TVM, so it counts what TVM's frontend runs).
+"""ONNX's own backend test suite (onnx.backend.test) over hetero.onnx_backend on `cpu`, on
+`tvm` (every node of a case compiled by TVM, so it counts what TVM's frontend runs), and on
+`cuda` (every node a torch op or a portable kernel; here numba's CUDA simulator, so torch
+computes on the host: it counts which ops the cuda backend runs and checks their outputs).
 
 The node cases ship inside the onnx package, so pyproject pins onnx to 1.23.x. CI asserts a
 floor of passing CPU cases per device that only ever moves up: raise it when hetero passes
@@ -19,7 +21,7 @@ import pytest
 
 import hetero.onnx_backend
 
-FLOORS = {"cpu": 2008, "tvm": 800}
+FLOORS = {"cpu": 2008, "tvm": 800, "cuda": 974}
 CPU_CASES = 2033
 
 
@@ -31,8 +33,10 @@ def run_backend_suite() -> unittest.TestResult:
 
 
 @pytest.mark.filterwarnings("ignore")  # the reference ops warn on the suite's NaN/inf inputs
-@pytest.mark.parametrize("device", ["cpu", "tvm"])
+@pytest.mark.parametrize("device", ["cpu", "tvm", "cuda"])
 def test_onnx_backend_suite_passes_at_least_the_floor(device, registry, monkeypatch):
+    if device == "cuda":
+        pytest.importorskip("torch")
     if device == "tvm":
         pytest.importorskip("tvm")
         from hetero.backends.tvm import compiler

@@ -82,3 +82,18 @@ def test_onnx_guide_example_runs(tmp_path):
     out = subprocess.run([sys.executable, "guide.py"], capture_output=True, text=True,
                          check=True, cwd=tmp_path).stdout
     assert "hetero plan: 1 nodes" in out and "native" in out
+
+
+def test_every_package_folder_is_listed_for_the_wheel():
+    """pyproject lists packages by hand (package-dir maps them under hetero); a folder left
+    out works in an editable install and is missing from the wheel."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(config["packages"])
+    found = set()
+    for name, folder in config["package-dir"].items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            parts = init.parent.relative_to(ROOT / folder).parts
+            found.add(".".join((name, *parts)))
+    assert found - listed == set(), f"add {sorted(found - listed)} to pyproject's packages"

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 from hetero.backends.cpu.nchwc.layout import Blocked, plain
-from hetero.backends.cpu.ops import BLOCKED, NATIVE, SPECIALISE, runs_natively
+from hetero.backends.cpu.ops import TABLE, runs_natively
 
 
 @dataclass
@@ -41,9 +41,9 @@ class HostNodes:
         if tier != "native":
             return PreparedNode(node, "reference", ReferenceNode(node, graph))
         opset = graph.opsets.get("", 1)  # fused ops run their ONNX op's version
-        special = SPECIALISE.get(node.op_type)
-        run = (special and special(node, graph, opset)) or NATIVE[node.op_type]
-        return PreparedNode(node, tier, run, opset, node.op_type in BLOCKED)
+        special = TABLE.tag(node.op_type, "specialise")
+        run = (special and special(node, graph, opset)) or TABLE.fns[node.op_type]
+        return PreparedNode(node, tier, run, opset, TABLE.tag(node.op_type, "blocked", False))
 
     def run_node(self, device: Any, prepared: PreparedNode, inputs: dict[str, Any]
                  ) -> list[np.ndarray]:

@@ -1,23 +1,28 @@
-"""The CUDA backend: NVIDIA GPUs (Jetson included) through numba.cuda.
+"""The CUDA backend: NVIDIA GPUs (Jetson included) through torch and numba.cuda.
 
-Memory is numba device arrays; kernels are the kernel IR printed as numba.cuda Python. With
-``NUMBA_ENABLE_CUDASIM=1`` numba's CUDA simulator stands in for a GPU: the device is listed as
-simulated (it runs on the host CPU), which is how CI checks the CUDA code generator.
-Energy is measured through NVML's total-energy counter (``nvml.py``) or, on a Jetson, the
-module's input power rail (``jetson.py``), whose integrated GPU shares the host's memory.
+Devices come from ``torch.cuda``; memory is torch tensors from its caching allocator, one
+stream per device (``memory.py``); ONNX nodes run as torch ops (cuDNN, cuBLAS; ``ops/``,
+``nodes.py``) and ``@hetero.kernel`` code as numba.cuda kernels, which take the tensors
+through ``__cuda_array_interface__``. With ``NUMBA_ENABLE_CUDASIM=1`` numba's CUDA simulator
+stands in for a GPU: the device is listed as simulated and computes on the host (torch's CPU
+tensors), which is how CI checks the code generator and the torch ops. Energy is measured
+through NVML's total-energy counter (``nvml.py``) or, on a Jetson, the module's input power
+rail (``jetson.py``), whose integrated GPU shares the host's memory.
 """
 
 from __future__ import annotations
 
-import math
+import glob
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 from hetero.backends.cuda import jetson
+from hetero.backends.cuda.memory import DLPACK_CUDA, Memory, numpy_dtype
+from hetero.backends.cuda.nodes import TorchNodes
 from hetero.backends.cuda.nvml import nvml_meter, pcie_generation
 
-from hetero.backend import Backend
+from hetero.backend import Backend, Clock
 from hetero.catalogue import LinkProfile
 from hetero.device import Device, DeviceProfile
 from hetero.energy import Meter
@@ -26,7 +31,7 @@ from hetero.kernel import ir
 from hetero.kernel.codegen import cuda as codegen
 from hetero.kernel.codegen.pysource import load_python
 from hetero.kernel.launch import LaunchSpec
-from hetero.kernel.types import marshal_scalars
+from hetero.kernel.types import ArrayType, marshal_scalars
 from hetero.queue import DeviceTime
 
 HETERO_PLUGIN_API = 1
@@ -41,23 +46,39 @@ def simulator() -> bool:
     return bool(config.ENABLE_CUDASIM)
 
 
-def gpu_profile(name: str, arch: str, sms: int, memory: int, simulated: bool) -> DeviceProfile:
-    """Figures derived from the device's attributes; power is unknown until NVML measures it."""
-    peak = sms * FP32_LANES_PER_SM * 2 * ASSUMED_CLOCK_GHZ
+GPU_DEVICE_FILES = ("/dev/nvidiactl", "/dev/nvidia[0-9]*", "/dev/nvhost-ctrl-gpu",
+                    "/dev/nvgpu", "/dev/dxg")  # discrete, Jetson (two generations), WSL2
+
+
+def gpu_profile(name: str, arch: str, sms: int, memory: int, simulated: bool,
+                mode: jetson.PowerMode | None = None) -> DeviceProfile:
+    """Figures derived from the device's attributes (and a Jetson's power mode: its GPU clock
+    cap and module budget); power stays a guess until NVML or a rail measures it."""
+    clock = ASSUMED_CLOCK_GHZ
+    clock_note = f"assumed {ASSUMED_CLOCK_GHZ} GHz"
+    if mode is not None and mode.gpu_max_hz:
+        clock = mode.gpu_max_hz / 1e9
+        clock_note = f"{clock:.3g} GHz, power mode {mode.name}'s GPU cap (nvpmodel)"
+    peak = sms * FP32_LANES_PER_SM * 2 * clock
     note = "modeled: an assumed figure; runs measured by NVML or a Jetson rail replace it"
     source = "modeled (numba CUDA simulator: computes on the host CPU)" if simulated \
         else "modeled"
+    sources = {"peak_gflops.float32": f"modeled: {sms} SMs x {FP32_LANES_PER_SM} FP32 lanes "
+                                      f"x 2 FLOP x {clock_note}",
+               "mem_bandwidth_gbs": note, "active_w": note, "idle_w": note,
+               "launch_overhead_us": "estimate: typical CUDA kernel launch latency",
+               "memory_bytes": "measured: cudaMemGetInfo" if not simulated
+               else "modeled: the simulator has no device memory"}
+    active_w = 250.0
+    if mode is not None and mode.budget_w:
+        active_w = mode.budget_w
+        sources["active_w"] = (f"nvpmodel: power mode {mode.name}'s module budget, until a "
+                               "run measures the draw")
     return DeviceProfile(
         name=f"cuda-{name}", kind="gpu", arch=arch, description=name,
-        peak_gflops={"float32": round(peak, 1)}, mem_bandwidth_gbs=500.0, active_w=250.0,
-        idle_w=30.0, launch_overhead_us=5.0, unified_memory=False, memory_bytes=memory,
-        source=source,
-        sources={"peak_gflops.float32": f"modeled: {sms} SMs x {FP32_LANES_PER_SM} FP32 lanes "
-                                        f"x 2 FLOP x assumed {ASSUMED_CLOCK_GHZ} GHz",
-                 "mem_bandwidth_gbs": note, "active_w": note, "idle_w": note,
-                 "launch_overhead_us": "estimate: typical CUDA kernel launch latency",
-                 "memory_bytes": "measured: cuMemGetInfo" if not simulated
-                 else "modeled: the simulator has no device memory"})
+        peak_gflops={"float32": round(peak, 1)}, mem_bandwidth_gbs=500.0, active_w=active_w,
+        idle_w=30.0 if mode is None else 2.5, launch_overhead_us=5.0,
+        unified_memory=mode is not None, memory_bytes=memory, source=source, sources=sources)
 
 
 def host_link(integrated: bool, generation: int | None) -> LinkProfile:
@@ -70,6 +91,14 @@ def host_link(integrated: bool, generation: int | None) -> LinkProfile:
     return hetero.links()["pcie3" if generation is not None and generation <= 3 else "pcie4"]
 
 
+def bus_id(props: Any) -> str | None:
+    """The PCI bus id NVML knows the GPU by ("00000000:3b:00.0"), where torch reports it."""
+    if getattr(props, "pci_bus_id", None) is None:
+        return None
+    return (f"{getattr(props, 'pci_domain_id', 0):08x}:{props.pci_bus_id:02x}:"
+            f"{getattr(props, 'pci_device_id', 0):02x}.0")
+
+
 @dataclass
 class CUDAProgram:
     kernel: ir.KernelIR
@@ -77,56 +106,62 @@ class CUDAProgram:
     function: Any
 
 
-class CUDABackend(Backend):
-    """GPUs numba.cuda can see (or its simulator, flagged simulated)."""
+class CUDABackend(TorchNodes, Backend):
+    """GPUs torch can see (or numba's CUDA simulator, flagged simulated)."""
 
     name = "cuda"
     extra = "cuda"
-    requires = ("numba",)
+    requires = ("numba", "torch")
     kernel_target = "cuda"
+
+    def __init__(self) -> None:
+        self._memory: dict[str, Memory] = {}
 
     def unavailable_reason(self) -> str | None:
         missing = super().unavailable_reason()
-        if missing:
+        if missing or simulator():
             return missing
-        from numba import cuda
+        hint = "; NUMBA_ENABLE_CUDASIM=1 runs a simulated CUDA device on the host instead"
+        if not any(glob.glob(pattern) for pattern in GPU_DEVICE_FILES):
+            return f"no NVIDIA GPU here (no /dev/nvidia* or Jetson GPU device){hint}"
+        import torch
 
-        if not cuda.is_available():
-            return ("numba.cuda sees no CUDA device (no NVIDIA GPU or driver here); "
-                    "NUMBA_ENABLE_CUDASIM=1 runs kernels in numba's CUDA simulator instead")
+        if torch.version.cuda is None:
+            return (f"torch {torch.__version__} is a CPU-only build: install a CUDA build "
+                    f"(pip install 'hetero[cuda]' where PyPI serves one){hint}")
+        if not torch.cuda.is_available():
+            return f"torch sees no CUDA device (driver missing or too old?){hint}"
         return None
 
     def discover(self) -> list[Device]:
-        from numba import cuda
+        if simulator():
+            from numba import cuda
 
-        devices = []
-        for i, gpu in enumerate(cuda.gpus):
-            devices.append(self.simulated_device(i) if simulator() else self.real_device(i, gpu))
-        return devices
+            return [self.simulated_device(i) for i in range(len(cuda.gpus))]
+        import torch
 
-    def real_device(self, index: int, gpu: Any) -> Device:
-        from numba import cuda
+        return [self.real_device(i, torch.cuda.get_device_properties(i))
+                for i in range(torch.cuda.device_count())]
 
-        with gpu:
-            dev = cuda.get_current_device()
-            _, total = cuda.current_context().get_memory_info()
-            name = dev.name.decode() if isinstance(dev.name, bytes) else str(dev.name)
-            major, minor = dev.compute_capability
-            sms = dev.MULTIPROCESSOR_COUNT
-            integrated = bool(getattr(dev, "INTEGRATED", 0))
-            bus_id = (f"{getattr(dev, 'PCI_DOMAIN_ID', 0):08x}:{dev.PCI_BUS_ID:02x}:"
-                      f"{dev.PCI_DEVICE_ID:02x}.0")
-        arch = f"sm_{major}{minor}"
-        profile = gpu_profile(name, arch, sms, total, False)
-        info: dict[str, Any] = {"integrated": integrated, "pci_bus_id": bus_id}
+    def real_device(self, index: int, props: Any) -> Device:
+        import torch
+
+        name, arch = props.name, f"sm_{props.major}{props.minor}"
+        integrated = bool(getattr(props, "is_integrated", False))
+        _, total = torch.cuda.mem_get_info(index)
+        info: dict[str, Any] = {"integrated": integrated, "pci_bus_id": bus_id(props),
+                                "torch": torch.__version__, "cuda": torch.version.cuda}
+        found = jetson.board() if integrated else None
+        mode = found.power_mode if found is not None else None
+        if found is not None:
+            info.update(jetson=found.model, power_mode=mode and (mode.name or mode.id))
+        profile = gpu_profile(name, arch, props.multi_processor_count, total, False, mode)
         if integrated:  # Tegra: the GPU works in the host's memory, so moves cost nothing
             profile = replace(profile, unified_memory=True)
-            found = jetson.board()
-            if found is not None:
-                info.update(jetson=found.model, power_mode=found.power_mode)
         return Device(id=f"cuda:{index}", name=name, backend=self.name, kind="gpu", arch=arch,
                       memory_bytes=total, profile=profile, impl=self, info=info,
-                      link=host_link(integrated, pcie_generation(bus_id)), native=index)
+                      link=host_link(integrated, pcie_generation(info["pci_bus_id"] or index)),
+                      native=index)
 
     def simulated_device(self, index: int) -> Device:
         name = "numba CUDA simulator"
@@ -135,8 +170,8 @@ class CUDABackend(Backend):
                       backend=self.name, kind="gpu", arch="sm_50 (simulated)",
                       memory_bytes=memory, profile=gpu_profile(name, "sm_50", 1, memory, True),
                       simulated=True, impl=self,
-                      info={"computes_on": "host CPU (numba CUDA simulator)",
-                            "figures": "modeled"}, native=index)
+                      info={"computes_on": "host CPU (numba CUDA simulator, torch's CPU "
+                                           "tensors)", "figures": "modeled"}, native=index)
 
     def energy_meter(self, device: Device) -> Meter | None:
         """NVML's total-energy counter (millijoules since the driver loaded; Volta and
@@ -144,27 +179,43 @@ class CUDABackend(Backend):
         module's input power rail, integrated (the whole module's draw)."""
         if device.simulated:
             return None
-        found = nvml_meter(device.info.get("pci_bus_id", device.native))
+        found = nvml_meter(device.info.get("pci_bus_id") or device.native)
         if found is None and device.info.get("integrated"):  # Tegra has no NVML: its rail
             found = jetson.meter()
         return found
 
     # -- memory -------------------------------------------------------------------------------
-    def allocate(self, device: Device, shape: tuple[int, ...], dtype: np.dtype) -> Any:
-        from numba import cuda
+    def memory(self, device: Device) -> Memory:
+        """The device's allocator and stream, made on first use."""
+        found = self._memory.get(device.id)
+        if found is None:
+            where = "cpu" if device.simulated else f"cuda:{device.native}"
+            found = self._memory[device.id] = Memory(where)
+        return found
 
-        return cuda.device_array(max(math.prod(shape), 1), dtype=dtype)
+    def allocate(self, device: Device, shape: tuple[int, ...], dtype: np.dtype) -> Any:
+        return self.memory(device).allocate(shape, dtype)
 
     def from_host(self, device: Device, host: np.ndarray) -> Any:
-        from numba import cuda
-
-        flat = host.reshape(-1) if host.size else np.zeros(1, host.dtype)
-        return cuda.to_device(np.ascontiguousarray(flat))
+        return self.memory(device).from_host(host)
 
     def to_host(self, device: Device, buffer: Any, shape: tuple[int, ...],
                 dtype: np.dtype) -> np.ndarray:
-        host = buffer.copy_to_host()
-        return host[:math.prod(shape)].reshape(shape)
+        return self.memory(device).to_host(buffer, shape)
+
+    def reshape_buffer(self, buffer: Any, shape: tuple[int, ...]) -> Any:
+        return buffer.reshape(shape)
+
+    def dlpack_device(self, device: Device) -> tuple[int, int] | None:
+        return None if device.simulated else (DLPACK_CUDA, device.native)
+
+    def adopt(self, device: Device, obj: Any) -> tuple[Any, tuple[int, ...], np.dtype]:
+        tensor = self.memory(device).adopt(obj)
+        return tensor, tuple(tensor.shape), numpy_dtype(tensor)
+
+    def node_clock(self, device: Device) -> Clock | None:
+        """CUDA events on the device's stream; the simulator computes synchronously."""
+        return None if device.simulated else self.memory(device)
 
     # -- kernels ------------------------------------------------------------------------------
     def kernel_source(self, device: Device, kernel: ir.KernelIR, entry: str) -> str:
@@ -179,20 +230,23 @@ class CUDABackend(Backend):
 
     def run_kernel(self, device: Device, program: CUDAProgram, args: list[Any],
                    spec: LaunchSpec) -> DeviceTime | None:
-        """Launch and wait; on a real GPU, CUDA events time the kernel itself."""
+        """Launch on the device's stream and wait; on a GPU, CUDA events time the kernel."""
         from numba import cuda
 
+        memory = self.memory(device)
         block = spec.local_size or (min(DEFAULT_BLOCK, spec.global_size[0]), 1, 1)
         blocks = tuple(-(-g // b) for g, b in zip(spec.global_size, block, strict=True))
-        values = marshal_scalars(program.kernel.params, args)
-        if device.simulated:  # the simulator's "device" is the host: no device timer
+        params = program.kernel.params
+        values = [memory.kernel_view(v) if isinstance(p.type, ArrayType) else v
+                  for p, v in zip(params, marshal_scalars(params, args), strict=True)]
+        if memory.stream is None:  # the simulator's "device" is the host: no device timer
             program.function[blocks, block](*values, *spec.global_size)
-            cuda.synchronize()
             return None
+        stream = cuda.external_stream(memory.stream.cuda_stream)
         start, end = cuda.event(), cuda.event()
-        start.record()
-        program.function[blocks, block](*values, *spec.global_size)
-        end.record()
+        start.record(stream)
+        program.function[blocks, block, stream](*values, *spec.global_size)
+        end.record(stream)
         end.synchronize()
         return DeviceTime(round(cuda.event_elapsed_time(start, end) * 1e6))
 

@@ -1,14 +1,16 @@
 """NVIDIA Jetson boards: which module this is, its power mode, and its input power rail.
 
 A Jetson's GPU is integrated (Tegra): it shares memory with the CPU. The board says what it
-is in the device tree, its power mode (nvpmodel) in ``/var/lib/nvpmodel/status``, and it
-measures power on INA3221 monitors exposed through hwmon. Those give watts, not joules, so
+is in the device tree, its power mode (nvpmodel) in ``/var/lib/nvpmodel/status``, what that
+mode allows (power budget, GPU clock cap) in ``/etc/nvpmodel.conf``, and it measures power
+on INA3221 monitors exposed through hwmon. Those give watts, not joules, so
 the energy meter integrates the module's input rail (VDD_IN) by sampling it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -23,9 +25,20 @@ SAMPLE_S = 0.005
 
 
 @dataclass(frozen=True)
+class PowerMode:
+    """One nvpmodel mode: its number, name ("MODE_15W_6CORE"), the module's power budget
+    (the watts in the name; None for MAXN) and the GPU's clock cap in Hz, where known."""
+
+    id: str
+    name: str | None = None
+    budget_w: float | None = None
+    gpu_max_hz: float | None = None
+
+
+@dataclass(frozen=True)
 class Board:
     model: str  # "NVIDIA Jetson Xavier NX Developer Kit"
-    power_mode: str | None  # nvpmodel's mode number, "2", where the board says
+    power_mode: PowerMode | None  # nvpmodel's active mode, where the board says
 
 
 def board(root: Path = ROOT) -> Board | None:
@@ -39,14 +52,40 @@ def board(root: Path = ROOT) -> Board | None:
     return Board(model, power_mode(root))
 
 
-def power_mode(root: Path = ROOT) -> str | None:
-    """nvpmodel's current mode ("pmode:0002" in its status file), where it is readable."""
+def power_mode(root: Path = ROOT) -> PowerMode | None:
+    """nvpmodel's current mode ("pmode:0002" in its status file) with what its
+    configuration says of it, where readable."""
     try:
         status = (root / "var/lib/nvpmodel/status").read_text()
     except OSError:
         return None
-    _, _, mode = status.strip().partition(":")
-    return str(int(mode)) if mode.isdigit() else None
+    _, _, number = status.strip().partition(":")
+    if not number.isdigit():
+        return None
+    mode = str(int(number))
+    return mode_settings(root, mode) or PowerMode(mode)
+
+
+MODE_HEADER = re.compile(r"<\s*POWER_MODEL\s+ID=(\d+)\s+NAME=(\S+?)\s*>")
+
+
+def mode_settings(root: Path, mode: str) -> PowerMode | None:
+    """The mode's block of ``/etc/nvpmodel.conf``: its name, the budget its name states and
+    its ``GPU MAX_FREQ`` line."""
+    try:
+        conf = (root / "etc/nvpmodel.conf").read_text()
+    except OSError:
+        return None
+    blocks = MODE_HEADER.split(conf)  # [before, id, name, body, id, name, body, ...]
+    for at in range(1, len(blocks) - 2, 3):
+        if blocks[at] == mode:
+            name, body = blocks[at + 1], blocks[at + 2]
+            watts = re.search(r"(\d+)W", name)
+            clock = re.search(r"^\s*GPU\s+MAX_FREQ\s+(\d+)", body, re.MULTILINE)
+            return PowerMode(mode, name, float(watts.group(1)) if watts else None,
+                             float(clock.group(1)) if clock and int(clock.group(1)) > 0
+                             else None)
+    return None
 
 
 def input_rail(root: Path = ROOT) -> Callable[[], float] | None:

@@ -7,21 +7,31 @@ from hetero.backends.cpu.nchwc.layout import Blocked, permuted, plain
 from hetero.backends.cpu.ops import native
 
 
+def reshape_target(shape, wanted, attrs: dict) -> list[int]:
+    """Reshape's target: a 0 copies the input's dimension unless ``allowzero`` (-1 is left
+    for the array library to infer). Shared with the cuda backend's torch ops."""
+    wanted = [int(d) for d in wanted]
+    if attrs.get("allowzero", 0):
+        return wanted
+    return [shape[i] if d == 0 else d for i, d in enumerate(wanted)]
+
+
+def flatten_target(shape, attrs: dict) -> tuple[int, int]:
+    """Flatten's 2-D shape: the dimensions before ``axis`` and from it on (size-0 safe)."""
+    axis = attrs.get("axis", 1)
+    axis = axis + len(shape) if axis < 0 else axis
+    return (int(np.prod(shape[:axis], dtype=np.int64)),
+            int(np.prod(shape[axis:], dtype=np.int64)))
+
+
 @native("Reshape", since=5)  # older: the shape as an attribute
 def reshape(xs, attrs, opset):
-    x, shape = xs[0], [int(d) for d in xs[1]]
-    if not attrs.get("allowzero", 0):  # 0 copies the input's dimension
-        shape = [x.shape[i] if d == 0 else d for i, d in enumerate(shape)]
-    return [x.reshape(shape)]
+    return [xs[0].reshape(reshape_target(xs[0].shape, xs[1], attrs))]
 
 
 @native("Flatten")
 def flatten(xs, attrs, opset):
-    x = xs[0]
-    axis = attrs.get("axis", 1)
-    axis = axis + x.ndim if axis < 0 else axis
-    return [x.reshape(int(np.prod(x.shape[:axis], dtype=np.int64)),
-                      int(np.prod(x.shape[axis:], dtype=np.int64)))]  # size-0 safe
+    return [xs[0].reshape(flatten_target(xs[0].shape, attrs))]
 
 
 @native("Transpose")
