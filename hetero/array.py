@@ -110,16 +110,19 @@ class Array:
         """Export without copying (DLPack); keyword arguments pass to the producer as given."""
         kwargs = {k: v for k, v in kwargs.items() if v is not None}
         view = self._device.impl.host_view(self.buffer)
-        return (view if view is not None else self._native_dlpack()).__dlpack__(**kwargs)
+        if view is not None:
+            return view.__dlpack__(**kwargs)
+        return self._device.impl.export_dlpack(self._device, self._native_dlpack(), kwargs)
 
     @property
     def __cuda_array_interface__(self) -> dict[str, Any]:
         """numba.cuda's (and CuPy's, torch's) protocol for GPU memory, without copying: the
-        data as this array's shape. AttributeError where the data is not GPU memory."""
-        buffer = self.buffer
-        if not hasattr(buffer, "__cuda_array_interface__"):
+        data as this array's shape, with the stream it is ready on. AttributeError where the
+        data is not GPU memory."""
+        found = self._device.impl.cuda_array_interface(self._device, self.buffer, self._shape)
+        if found is None:
             raise AttributeError(f"hetero.Array on {self._device.id} is not in CUDA memory")
-        return self._device.impl.reshape_buffer(buffer, self._shape).__cuda_array_interface__
+        return found
 
     def _native_dlpack(self) -> Any:
         if not hasattr(self._buffer, "__dlpack__"):

@@ -93,6 +93,17 @@ class Backend:
         device: no copy."""
         raise UnsupportedOp(f"backend {self.name} cannot import other libraries' memory")
 
+    def export_dlpack(self, device: Device, buffer: Any, kwargs: dict[str, Any]) -> Any:
+        """The buffer's DLPack capsule for a consumer (``Array.__dlpack__``); a backend that
+        computes asynchronously orders the consumer's stream after its own work here."""
+        return buffer.__dlpack__(**kwargs)
+
+    def cuda_array_interface(self, device: Device, buffer: Any, shape: tuple[int, ...]
+                             ) -> dict[str, Any] | None:
+        """``__cuda_array_interface__`` (version 3: with the stream the data is ready on) of
+        a buffer in CUDA memory, viewed with ``shape``; None for other memory."""
+        return None
+
     def host_view(self, buffer: Any) -> np.ndarray | None:
         """The buffer as a host array without copying, when it lives in host memory; else None."""
         return None

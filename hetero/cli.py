@@ -193,7 +193,8 @@ def cmd_ops(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"ops": rows}, indent=2))
         return 0
-    print_table("hetero ops: how each device runs each ONNX op (native, reference or -)",
+    print_table("hetero ops: how each device runs each ONNX op (native, portable, reference "
+                "or -)",
                 ["op", "domain", *(d.id for d in devices)],
                 [[r["op"], r["domain"], *(r["tiers"][d.id] or "-" for d in devices)]
                  for r in rows])

@@ -179,23 +179,27 @@ def test_from_dlpack_of_memory_no_device_owns_says_so(registry):
         hetero.from_dlpack(ForeignCUDA(torch.zeros(2), index=7))
 
 
-def test_cuda_array_interface_is_the_buffers_with_the_arrays_shape(registry):
+def test_cuda_array_interface_names_the_stream_the_data_is_ready_on(gpu, monkeypatch):
+    """A CUDA tensor's interface, as the Array's shape, with the device's stream (version
+    3), so numba or CuPy wait for hetero's work; host memory has none."""
     cpu_array = hetero.asarray(np.zeros(4, np.float32), "cpu")
+    sim_array = hetero.asarray(np.zeros(6, np.float32), gpu)
     assert not hasattr(cpu_array, "__cuda_array_interface__")
+    assert not hasattr(sim_array, "__cuda_array_interface__")  # the simulator: host memory
 
-    class Buffer:
-        shape = (6,)
+    class Tensor:
+        def __init__(self, shape):
+            self.__cuda_array_interface__ = {"shape": shape, "version": 2, "data": (64, False)}
 
         def reshape(self, shape):
-            return SimpleNamespace(__cuda_array_interface__={"shape": shape, "version": 3})
+            return Tensor(tuple(shape))
 
-    impl = SimpleNamespace(reshape_buffer=lambda buffer, shape: buffer.reshape(shape))
-    device = SimpleNamespace(id="cuda:9", impl=impl, check_alive=lambda doing: None)
-    array = hetero.Array(Buffer(), device, (2, 3), np.float32)
-    with pytest.raises(AttributeError):
-        array.__cuda_array_interface__  # noqa: B018 - a plain object has no such interface
-    Buffer.__cuda_array_interface__ = {"shape": (6,)}
-    assert array.__cuda_array_interface__["shape"] == (2, 3)
+    memory = gpu.impl.memory(gpu)
+    monkeypatch.setattr(memory, "on_gpu", True)
+    monkeypatch.setattr(memory, "stream", SimpleNamespace(cuda_stream=77))
+    array = hetero.Array(Tensor((6,)), gpu, (2, 3), np.float32)
+    described = array.__cuda_array_interface__
+    assert described == {"shape": (2, 3), "version": 3, "data": (64, False), "stream": 77}
 
 
 class FakeClock:
@@ -323,3 +327,13 @@ def test_an_integrated_gpus_profile_follows_the_power_mode(registry, tmp_path, m
     assert "MODE_10W_4CORE" in slow.profile.sources["active_w"]
     assert slow.info["power_mode"] == "MODE_10W_4CORE" and slow.profile.unified_memory
     assert slow.link.name == "shared"
+
+
+def test_constant_shapes_are_read_on_the_host_not_back_from_the_gpu(gpu):
+    """Reshape's target shape is a model constant: the op gets it as a NumPy array, so a run
+    never waits for the GPU to copy a shape back."""
+    proto = one_node("Reshape", [IMAGE], {"shape": np.array([0, -1], np.int64)}, 14, None)
+    plan = hetero.compile(hetero.load(proto), devices=[gpu], strict=True)
+    (prepared,) = plan.prepared.values()
+    assert list(prepared.host) == [1] and prepared.host[1].tolist() == [0, -1]
+    np.testing.assert_array_equal(plan.run({"x0": IMAGE})["y"], IMAGE.reshape(1, -1))

@@ -206,6 +206,13 @@ class CUDABackend(TorchNodes, Backend):
     def reshape_buffer(self, buffer: Any, shape: tuple[int, ...]) -> Any:
         return buffer.reshape(shape)
 
+    def export_dlpack(self, device: Device, buffer: Any, kwargs: dict[str, Any]) -> Any:
+        return self.memory(device).export(buffer, kwargs)
+
+    def cuda_array_interface(self, device: Device, buffer: Any, shape: tuple[int, ...]
+                             ) -> dict[str, Any] | None:
+        return self.memory(device).interface(buffer.reshape(shape))
+
     def dlpack_device(self, device: Device) -> tuple[int, int] | None:
         return None if device.simulated else (DLPACK_CUDA, device.native)
 
@@ -242,13 +249,14 @@ class CUDABackend(TorchNodes, Backend):
         if memory.stream is None:  # the simulator's "device" is the host: no device timer
             program.function[blocks, block](*values, *spec.global_size)
             return None
-        stream = cuda.external_stream(memory.stream.cuda_stream)
-        start, end = cuda.event(), cuda.event()
-        start.record(stream)
-        program.function[blocks, block, stream](*values, *spec.global_size)
-        end.record(stream)
-        end.synchronize()
-        return DeviceTime(round(cuda.event_elapsed_time(start, end) * 1e6))
+        with cuda.gpus[device.native]:  # the queue's thread: numba's context for this GPU
+            stream = cuda.external_stream(memory.stream.cuda_stream)
+            start, end = cuda.event(), cuda.event()
+            start.record(stream)
+            program.function[blocks, block, stream](*values, *spec.global_size)
+            end.record(stream)
+            end.synchronize()
+            return DeviceTime(round(cuda.event_elapsed_time(start, end) * 1e6))
 
     def max_group_size(self, device: Device) -> int:
         return 1024

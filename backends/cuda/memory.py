@@ -10,8 +10,8 @@ but the stream's.
 from __future__ import annotations
 
 import contextlib
+import os
 import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -29,6 +29,21 @@ def numpy_dtype(tensor: Any) -> np.dtype:
     return np.dtype(str(tensor.dtype).removeprefix("torch."))
 
 
+def exact_float32() -> None:
+    """ONNX's float32 is IEEE float32: cuDNN's convolutions would otherwise round their
+    inputs to TF32 (10-bit mantissa) on Ampere and later. Process-wide, as torch's setting
+    is; ``HETERO_CUDA_TF32=1`` keeps TF32 (faster, ~1e-3 relative error)."""
+    import torch
+
+    if os.environ.get("HETERO_CUDA_TF32") == "1":
+        return
+    conv = getattr(torch.backends.cudnn, "conv", None)
+    if conv is not None and hasattr(conv, "fp32_precision"):  # torch 2.9 and later
+        conv.fp32_precision = "ieee"
+    else:
+        torch.backends.cudnn.allow_tf32 = False
+
+
 class Memory:
     """One device's allocator, copies and stream (``torch_device``: "cuda:N", or "cpu" when
     simulated)."""
@@ -39,17 +54,18 @@ class Memory:
         self.torch_device = torch.device(torch_device)
         self.on_gpu = self.torch_device.type == "cuda"
         self.stream = torch.cuda.Stream(self.torch_device) if self.on_gpu else None
+        if self.on_gpu:
+            exact_float32()
 
-    @contextlib.contextmanager
-    def ordered(self) -> Iterator[None]:
-        """Work submitted inside runs on this device's stream, in order, asynchronously."""
+
+    def ordered(self) -> contextlib.AbstractContextManager:
+        """Work submitted inside runs on this device's stream (and device), in order,
+        asynchronously. A class-based context: entered once per node."""
         if self.stream is None:
-            yield
-            return
+            return contextlib.nullcontext()
         import torch
 
-        with torch.cuda.device(self.torch_device), torch.cuda.stream(self.stream):
-            yield
+        return torch.cuda.stream(self.stream)  # switches the current device to the stream's
 
     def allocate(self, shape: tuple[int, ...], dtype: np.dtype) -> Any:
         import torch
@@ -82,20 +98,54 @@ class Memory:
 
         return cuda.as_cuda_array(flat.detach())
 
+    def interface(self, tensor: Any) -> dict[str, Any] | None:
+        """``__cuda_array_interface__`` version 3: torch's description plus the stream the
+        data is ready on, so a consumer (numba, CuPy) waits for this device's work."""
+        if not self.on_gpu:
+            return None
+        described = dict(tensor.__cuda_array_interface__)
+        described.update(version=3, stream=self.stream.cuda_stream or None)
+        return described
+
     def adopt(self, obj: Any) -> Any:
-        """A tensor sharing ``obj``'s memory (DLPack or ``__cuda_array_interface__``); the
-        producer's pending work is ordered before this device's stream by the protocol."""
+        """A tensor sharing ``obj``'s memory, through DLPack (the producer orders its pending
+        work before this device's stream) or ``__cuda_array_interface__`` (then the device
+        waits for all work first: torch does not read the interface's stream)."""
         import torch
 
-        with self.ordered():
-            tensor = torch.from_dlpack(obj) if hasattr(obj, "__dlpack__") \
-                else torch.as_tensor(obj, device=self.torch_device)
+        if not self.on_gpu:  # the simulator: host memory, nothing pending
+            tensor = torch.from_dlpack(obj) if hasattr(obj, "__dlpack__") else torch.as_tensor(obj)
+        elif hasattr(obj, "__dlpack__"):
+            tensor = torch.from_dlpack(obj.__dlpack__(stream=self.stream.cuda_stream))
+            tensor.record_stream(self.stream)  # freed by its owner: not reused under our work
+        else:
+            torch.cuda.synchronize(self.torch_device)
+            tensor = torch.as_tensor(obj, device=self.torch_device)
         if tensor.device != self.torch_device:
             raise BufferError(f"the data lives on {tensor.device}, not {self.torch_device}")
         if not tensor.is_contiguous():
             raise BufferError("hetero.Array holds contiguous data; this tensor is strided: "
                               "pass tensor.contiguous() (a copy you choose to make)")
         return tensor
+
+    def export(self, tensor: Any, kwargs: dict[str, Any]) -> Any:
+        """``tensor.__dlpack__`` for a consumer on stream ``kwargs["stream"]`` (DLPack: None
+        or absent means the legacy default stream, 1): torch orders it after this device's
+        stream, and the allocator keeps the memory until the consumer's stream is past it."""
+        if not self.on_gpu:
+            return tensor.__dlpack__(**kwargs)
+        import torch
+
+        consumer = kwargs.get("stream")
+        kwargs = {**kwargs, "stream": 1 if consumer is None else consumer}
+        with self.ordered():
+            capsule = tensor.__dlpack__(**kwargs)
+        if kwargs["stream"] > 2:  # 1 and 2 are the default streams, which torch knows
+            tensor.record_stream(torch.cuda.ExternalStream(kwargs["stream"],
+                                                           device=self.torch_device))
+        else:
+            tensor.record_stream(torch.cuda.default_stream(self.torch_device))
+        return capsule
 
     # -- events: a node's own time on the stream -------------------------------------------
     def mark(self) -> Any:

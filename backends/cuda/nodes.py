@@ -5,7 +5,7 @@ from CUDA events (``Clock``), read once the run is done."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -54,6 +54,7 @@ class TorchNode:
     run: Any  # fn(inputs, attrs, opset) -> outputs, or the portable Op
     opset: int
     attrs: dict[str, Any]  # the node's, and (native ops) how many outputs it has
+    host: dict[int, np.ndarray] = field(default_factory=dict)  # inputs read on the host
 
 
 class TorchNodes:
@@ -64,12 +65,12 @@ class TorchNodes:
 
         if node.outer:  # If/Loop/Scan bodies run where their graphs can be evaluated
             return None
-        dtypes = [value_dtype(graph, n) for n in node.inputs if n]
-        if any(d not in TENSOR_DTYPES for d in dtypes):
+        dtypes = [value_dtype(graph, n) for n in node.inputs if n]  # None: not known yet
+        if any(d is not None and d not in TENSOR_DTYPES for d in dtypes):
             return None
         if TABLE.covers(node, graph.opsets.get("", 1)):
             floats = TABLE.tag(node.op_type, "floats", False)
-            if not floats or (dtypes and dtypes[0] in FLOAT_DTYPES):
+            if not floats or (dtypes and dtypes[0] in (None, *FLOAT_DTYPES)):
                 return "native"
         return "portable" if portable_op(node, graph) is not None else None
 
@@ -79,8 +80,11 @@ class TorchNodes:
         tier = self.node_tier(device, node, graph)
         opset = graph.opsets.get("", 1)
         if tier == "native":
+            host = {i: np.asarray(graph.constants[node.inputs[i]])
+                    for i in TABLE.tag(node.op_type, "host", ())
+                    if i < len(node.inputs) and node.inputs[i] in graph.constants}
             return TorchNode(node, tier, TABLE.fns[node.op_type], opset,
-                             {**node.attrs, OUTPUTS: len(node.outputs)})
+                             {**node.attrs, OUTPUTS: len(node.outputs)}, host)
         if tier == "portable":
             return TorchNode(node, tier, portable_op(node, graph), opset, node.attrs)
         raise ValueError(f"{node.op_type} node {node.name!r} cannot run on {device.id}")
@@ -88,11 +92,13 @@ class TorchNodes:
     def run_node(self, device: Any, prepared: TorchNode, inputs: dict[str, Any]) -> list[Any]:
         node = prepared.node
         xs = [inputs.get(n) if n else None for n in node.inputs]
+        for i, value in prepared.host.items():
+            xs[i] = value
         if prepared.tier == "portable":
             return self.run_portable(device, prepared, xs)
-        with self.memory(device).ordered():
+        with self.memory(device).ordered():  # copies to contiguous memory on the stream too
             outputs = prepared.run(xs, prepared.attrs, prepared.opset)
-        return [y if y.is_contiguous() else y.contiguous() for y in outputs]
+            return [y if y.is_contiguous() else y.contiguous() for y in outputs]
 
     def run_portable(self, device: Any, prepared: TorchNode, xs: list[Any]) -> list[Any]:
         """Through hetero Arrays on this device, as any caller of the op library would."""

@@ -5,7 +5,7 @@ under numba's CUDA simulator, which is how CI checks them against ONNX Runtime).
 One op family per module registers ``op_type -> fn(inputs, attrs, opset) -> outputs`` in
 ``TABLE``. ``floats=True`` marks ops placed only where their first input is floating point
 (cuBLAS and cuDNN have no integer GEMM or convolution; ONNX's integer Div and Pow round
-differently from torch's).
+differently from torch's); ``host`` marks the inputs read as numbers (shapes, axes).
 """
 
 from __future__ import annotations
@@ -20,8 +20,11 @@ OUTPUTS = "hetero:outputs"  # in the attributes an op receives: how many outputs
 
 
 def native(*op_types: str, when: Callable[[Any], bool] | None = None, since: int = 1,
-           floats: bool = False) -> Callable:
-    return TABLE.register(*op_types, when=when, since=since, floats=floats)
+           floats: bool = False, host: tuple[int, ...] = ()) -> Callable:
+    """Register a torch op; ``host``: the inputs it reads as numbers (shapes, axes), which
+    it receives as NumPy arrays when they are the model's constants, so the host never
+    waits for the GPU to read them back."""
+    return TABLE.register(*op_types, when=when, since=since, floats=floats, host=host)
 
 
 def with_activation(y: Any, attrs: dict) -> Any:

@@ -14,11 +14,6 @@ MAX_POOLS = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
 AVG_POOLS = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
 
 
-def spatial_rank(node) -> int:
-    shape = node.attrs.get("kernel_shape")
-    return len(shape) if shape is not None else 2
-
-
 def padded(x, pairs, value: float):
     """``x`` with (before, after) padding per spatial axis holding ``value``."""
     if not any(a or b for a, b in pairs):
@@ -27,14 +22,32 @@ def padded(x, pairs, value: float):
     return F.pad(x, flat, value=value)
 
 
+def remembered(attrs: dict, what: str, spatial: tuple, work):
+    """``work()``, once per node and input size: the attributes a prepared node passes are
+    its own copy, so they keep the padding arithmetic (Python, ~7 µs) between runs."""
+    key = ("hetero:" + what, spatial)
+    found = attrs.get(key)
+    if found is None:
+        found = attrs[key] = work()
+    return found
+
+
+def conv_geometry(attrs: dict, spatial: tuple, kernel: tuple):
+    """(strides, dilations, torch's symmetric padding or 0, explicit pairs or None)."""
+    strides, dilations, pairs = geometry(attrs, spatial, kernel)
+    if all(a == b for a, b in pairs):
+        return strides, dilations, [a for a, _ in pairs], None
+    return strides, dilations, 0, pairs
+
+
 def convolve(xs, attrs):
     x, w = xs[0], xs[1]
     bias = xs[2] if len(xs) > 2 else None
     kernel = tuple(attrs.get("kernel_shape") or w.shape[2:])
-    strides, dilations, pairs = geometry(attrs, tuple(x.shape[2:]), kernel)
-    symmetric = all(a == b for a, b in pairs)
-    source = x if symmetric else padded(x, pairs, 0.0)
-    pad = [a for a, _ in pairs] if symmetric else 0
+    spatial = tuple(x.shape[2:])
+    strides, dilations, pad, pairs = remembered(attrs, "conv", spatial,
+                                                lambda: conv_geometry(attrs, spatial, kernel))
+    source = x if pairs is None else padded(x, pairs, 0.0)
     return CONVS[len(kernel)](source, w, bias, strides, pad, dilations, attrs.get("group", 1))
 
 
@@ -60,15 +73,24 @@ def fused_conv(xs, attrs, opset):
 def whole_windows(x, attrs, fill: float, overhang: float):
     """(x padded for every window the output has, kernel, strides, dilations): explicit pads
     hold ``fill``; ceil_mode's last windows hang past them into ``overhang``."""
+    spatial = tuple(x.shape[2:])
+    kernel, strides, dilations, pairs, extra = remembered(
+        attrs, "pool", spatial, lambda: window_geometry(attrs, spatial))
+    x = padded(padded(x, pairs, fill), extra, overhang)
+    return x, kernel, strides, dilations
+
+
+def window_geometry(attrs: dict, spatial: tuple):
+    """(kernel, strides, dilations, explicit pads, ceil_mode's overhang per axis)."""
     kernel = tuple(attrs["kernel_shape"])
-    strides, dilations, pairs = geometry(attrs, tuple(x.shape[2:]), kernel)
+    strides, dilations, pairs = geometry(attrs, spatial, kernel)
     ceil = bool(attrs.get("ceil_mode", 0))
     outs = [output_size(size, k, s, d, p, ceil) for size, k, s, d, p
-            in zip(x.shape[2:], kernel, strides, dilations, pairs, strict=True)]
-    extra = [max((o - 1) * s + (k - 1) * d + 1 - (size + p[0] + p[1]), 0) for o, s, k, d, size, p
-             in zip(outs, strides, kernel, dilations, x.shape[2:], pairs, strict=True)]
-    x = padded(padded(x, pairs, fill), [(0, e) for e in extra], overhang)
-    return x, kernel, strides, dilations
+            in zip(spatial, kernel, strides, dilations, pairs, strict=True)]
+    extra = [(0, max((o - 1) * s + (k - 1) * d + 1 - (size + p[0] + p[1]), 0))
+             for o, s, k, d, size, p
+             in zip(outs, strides, kernel, dilations, spatial, pairs, strict=True)]
+    return kernel, strides, dilations, pairs, extra
 
 
 def pool_rank(node) -> bool:

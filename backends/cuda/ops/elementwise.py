@@ -21,10 +21,10 @@ FLOAT_UNARY = {"Sigmoid", "Tanh", "Exp", "Log", "Sqrt", "Reciprocal", "Floor", "
                "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh",
                "Atanh", "Softsign", "Round", "IsNaN"}
 BINARY = {"Add": torch.add, "Sub": torch.sub, "Mul": torch.mul, "Div": torch.div,
-          "Pow": torch.pow, "Equal": torch.eq, "Less": torch.lt, "Greater": torch.gt,
+          "Equal": torch.eq, "Less": torch.lt, "Greater": torch.gt,
           "LessOrEqual": torch.le, "GreaterOrEqual": torch.ge, "And": torch.logical_and,
           "Or": torch.logical_or, "Xor": torch.logical_xor, "PRelu": None}
-FLOAT_BINARY = {"Div", "Pow"}
+FLOAT_BINARY = {"Div"}
 VARIADIC = {"Sum": torch.add, "Max": torch.maximum, "Min": torch.minimum}
 
 
@@ -41,6 +41,12 @@ for _name, _fn in UNARY.items():  # consumed_inputs before opset 6
 for _name, _fn in BINARY.items():  # the broadcast attribute before opset 7
     if _fn is not None:
         native(_name, since=7, floats=_name in FLOAT_BINARY)(binary(_fn))
+
+
+@native("Pow", since=7, floats=True)
+def power(xs, attrs, opset):
+    """The base's type, whatever the exponent's (torch would promote float16 ** float32)."""
+    return [torch.pow(xs[0], xs[1]).to(xs[0].dtype)]
 
 
 @native("PRelu", since=7, floats=True)

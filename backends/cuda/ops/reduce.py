@@ -53,7 +53,7 @@ def product(x, axes, keepdims):
 
 
 for _op, (_fn, _floats) in REDUCTIONS.items():
-    native(_op, floats=_floats)(reduction(_op, _fn))
+    native(_op, floats=_floats, host=(1,))(reduction(_op, _fn))
 
 
 def arg(fn):

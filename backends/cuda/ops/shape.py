@@ -12,10 +12,11 @@ from hetero.backends.cuda.ops import OUTPUTS, native
 
 
 def values(t) -> list[int]:
+    """A small integer input (a tensor, or the NumPy constant ``host`` inputs arrive as)."""
     return [int(v) for v in t.reshape(-1).tolist()]
 
 
-@native("Reshape", since=5)  # older: the shape as an attribute
+@native("Reshape", since=5, host=(1,))  # older: the shape as an attribute
 def reshape(xs, attrs, opset):
     return [xs[0].reshape(reshape_target(xs[0].shape, values(xs[1]), attrs))]
 
@@ -62,7 +63,7 @@ def axes_of(xs, attrs, opset: int) -> list[int] | None:
     return None if len(xs) < 2 or xs[1] is None else values(xs[1])
 
 
-@native("Unsqueeze")
+@native("Unsqueeze", host=(1,))
 def unsqueeze(xs, attrs, opset):
     x = xs[0]
     axes = axes_of(xs, attrs, opset) or []
@@ -72,7 +73,7 @@ def unsqueeze(xs, attrs, opset):
     return [x]
 
 
-@native("Squeeze")
+@native("Squeeze", host=(1,))
 def squeeze(xs, attrs, opset):
     x = xs[0]
     axes = axes_of(xs, attrs, opset)
@@ -90,8 +91,10 @@ def shape(xs, attrs, opset):
 
 @native("Dropout", since=7, when=lambda node: len(node.inputs) < 3 or not node.inputs[2])
 def dropout(xs, attrs, opset):
-    """Inference (no training_mode input): the identity, and an all-true mask."""
-    return [xs[0], torch.ones_like(xs[0], dtype=torch.bool)]
+    """Inference (no training_mode input): the identity, and an all-ones mask (of the
+    input's type before opset 10, bool from 10)."""
+    mask = torch.bool if opset >= 10 else xs[0].dtype
+    return [xs[0], torch.ones_like(xs[0], dtype=mask)] if attrs[OUTPUTS] > 1 else [xs[0]]
 
 
 CASTABLE = {1: np.float32, 2: np.uint8, 3: np.int8, 5: np.int16, 6: np.int32, 7: np.int64,
@@ -108,7 +111,7 @@ def cast_like(xs, attrs, opset):
     return [xs[0].to(xs[1].dtype)]
 
 
-@native("Expand", since=8)
+@native("Expand", since=8, host=(1,))
 def expand(xs, attrs, opset):
     """NumPy broadcasting both ways (a 1 in the shape keeps the input's dimension)."""
     x, shape = xs[0], values(xs[1])
@@ -116,7 +119,7 @@ def expand(xs, attrs, opset):
     return [x.expand(target).clone()]
 
 
-@native("Tile", since=6)
+@native("Tile", since=6, host=(1,))
 def tile(xs, attrs, opset):
     return [xs[0].repeat(*values(xs[1]))]
 
@@ -134,7 +137,7 @@ def constant_of_shape(xs, attrs, opset):
     return [out.fill_(fill[0].item())]
 
 
-@native("Split", since=2)
+@native("Split", since=2, host=(1,))
 def split(xs, attrs, opset):
     """Sizes from the attribute (before 13) or the input (from 13), else equal parts
     (num_outputs from 18; uneven, the last part smaller)."""
@@ -148,7 +151,7 @@ def split(xs, attrs, opset):
     return [part.contiguous() for part in torch.split(x, list(sizes), axis)]
 
 
-@native("Slice", since=10)  # older: starts, ends and axes as attributes
+@native("Slice", since=10, host=(1, 2, 3, 4))  # older: starts, ends and axes as attributes
 def slice_(xs, attrs, opset):
     x = xs[0]
     starts, ends = values(xs[1]), values(xs[2])
@@ -170,7 +173,7 @@ def slice_(xs, attrs, opset):
     return [torch.flip(out, flips) if flips else out]
 
 
-@native("Trilu")
+@native("Trilu", host=(1,))
 def trilu(xs, attrs, opset):
     k = values(xs[1])[0] if len(xs) > 1 and xs[1] is not None else 0
     fn = torch.triu if attrs.get("upper", 1) else torch.tril
@@ -186,7 +189,7 @@ def gather_elements(xs, attrs, opset):
     return [torch.gather(x, axis, indices)]
 
 
-@native("Einsum")
+@native("Einsum", floats=True)  # cuBLAS: no integer batched GEMM
 def einsum(xs, attrs, opset):
     equation = attrs["equation"]
     equation = equation.decode() if isinstance(equation, bytes) else equation
@@ -199,7 +202,7 @@ def range_(xs, attrs, opset):
     return [torch.arange(start, limit, delta, dtype=xs[0].dtype, device=xs[0].device)]
 
 
-@native("CumSum")
+@native("CumSum", host=(1,))
 def cumsum(xs, attrs, opset):
     x, axis = xs[0], values(xs[1])[0] % max(xs[0].ndim, 1)
     if attrs.get("reverse", 0):
