@@ -24,10 +24,11 @@ def value_dtype(graph: Any, name: str) -> str | None:
 
 
 def portable_op(node: Any, graph: Any) -> Any:
-    """The op library's version of an ONNX node torch's ops do not take (integer MatMul,
-    say: cuBLAS has none), where its portable kernel does: it implements the model's opset,
-    takes the input dtypes, and infers the outputs shape inference gave the node (an input
-    the op reads as an attribute, such as opset 18's reduction axes, shows as a mismatch)."""
+    """The op library's version of an ONNX node torch's ops do not take (AveragePool with
+    dilations, say: torch's average pools have none), where its portable kernel does: it
+    implements the model's opset, takes the input dtypes, and infers the outputs shape
+    inference gave the node (an input the op reads as an attribute, such as opset 18's
+    reduction axes, shows as a mismatch)."""
     from hetero.kernels import OPS
 
     from hetero.cost import tensor_info
