@@ -337,3 +337,13 @@ def test_constant_shapes_are_read_on_the_host_not_back_from_the_gpu(gpu):
     (prepared,) = plan.prepared.values()
     assert list(prepared.host) == [1] and prepared.host[1].tolist() == [0, -1]
     np.testing.assert_array_equal(plan.run({"x0": IMAGE})["y"], IMAGE.reshape(1, -1))
+
+
+def test_a_grid_past_cudas_y_limit_is_refused_with_the_way_out(gpu):
+    @hetero.kernel
+    def fill(out):
+        out[hetero.global_id(1)] = 1.0
+
+    out = hetero.empty(70000, "float32", gpu)
+    with pytest.raises(hetero.UnsupportedOp, match="exceed CUDA's 65535.*local_size"):
+        fill.launch(gpu, (1, 70000), None, [out]).wait()

@@ -26,6 +26,7 @@ from hetero.backend import Backend, Clock
 from hetero.catalogue import LinkProfile
 from hetero.device import Device, DeviceProfile
 from hetero.energy import Meter
+from hetero.errors import UnsupportedOp
 from hetero.hookspecs import hookimpl
 from hetero.kernel import ir
 from hetero.kernel.codegen import cuda as codegen
@@ -38,6 +39,7 @@ HETERO_PLUGIN_API = 1
 ASSUMED_CLOCK_GHZ = 1.4
 FP32_LANES_PER_SM = 64
 DEFAULT_BLOCK = 128
+MAX_GRID_YZ = 65535  # CUDA's limit on a grid's y and z extents (x: 2^31 - 1)
 
 
 def simulator() -> bool:
@@ -243,6 +245,11 @@ class CUDABackend(TorchNodes, Backend):
         memory = self.memory(device)
         block = spec.local_size or (min(DEFAULT_BLOCK, spec.global_size[0]), 1, 1)
         blocks = tuple(-(-g // b) for g, b in zip(spec.global_size, block, strict=True))
+        if max(blocks[1:]) > MAX_GRID_YZ:
+            raise UnsupportedOp(
+                f"launching {program.kernel.name}: {blocks[1]} x {blocks[2]} blocks in y and "
+                f"z exceed CUDA's {MAX_GRID_YZ}; give a local_size with larger y/z extents, "
+                "or put the long axis first (x allows 2^31 - 1 blocks)")
         params = program.kernel.params
         values = [memory.kernel_view(v) if isinstance(p.type, ArrayType) else v
                   for p, v in zip(params, marshal_scalars(params, args), strict=True)]
