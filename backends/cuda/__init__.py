@@ -13,7 +13,7 @@ rail (``jetson.py``), whose integrated GPU shares the host's memory.
 from __future__ import annotations
 
 import glob
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -53,9 +53,11 @@ GPU_DEVICE_FILES = ("/dev/nvidiactl", "/dev/nvidia[0-9]*", "/dev/nvhost-ctrl-gpu
 
 
 def gpu_profile(name: str, arch: str, sms: int, memory: int, simulated: bool,
-                mode: jetson.PowerMode | None = None) -> DeviceProfile:
+                integrated: bool = False, mode: jetson.PowerMode | None = None
+                ) -> DeviceProfile:
     """Figures derived from the device's attributes (and a Jetson's power mode: its GPU clock
-    cap and module budget); power stays a guess until NVML or a rail measures it."""
+    cap and module budget); power stays a guess until NVML or a rail measures it. An
+    integrated GPU (Tegra) works in the host's memory, so moves to it cost nothing."""
     clock = ASSUMED_CLOCK_GHZ
     clock_note = f"assumed {ASSUMED_CLOCK_GHZ} GHz"
     if mode is not None and mode.gpu_max_hz:
@@ -79,8 +81,8 @@ def gpu_profile(name: str, arch: str, sms: int, memory: int, simulated: bool,
     return DeviceProfile(
         name=f"cuda-{name}", kind="gpu", arch=arch, description=name,
         peak_gflops={"float32": round(peak, 1)}, mem_bandwidth_gbs=500.0, active_w=active_w,
-        idle_w=30.0 if mode is None else 2.5, launch_overhead_us=5.0,
-        unified_memory=mode is not None, memory_bytes=memory, source=source, sources=sources)
+        idle_w=2.5 if integrated else 30.0, launch_overhead_us=5.0,
+        unified_memory=integrated, memory_bytes=memory, source=source, sources=sources)
 
 
 def host_link(integrated: bool, generation: int | None) -> LinkProfile:
@@ -157,9 +159,8 @@ class CUDABackend(TorchNodes, Backend):
         mode = found.power_mode if found is not None else None
         if found is not None:
             info.update(jetson=found.model, power_mode=mode and (mode.name or mode.id))
-        profile = gpu_profile(name, arch, props.multi_processor_count, total, False, mode)
-        if integrated:  # Tegra: the GPU works in the host's memory, so moves cost nothing
-            profile = replace(profile, unified_memory=True)
+        profile = gpu_profile(name, arch, props.multi_processor_count, total, False,
+                              integrated, mode)
         return Device(id=f"cuda:{index}", name=name, backend=self.name, kind="gpu", arch=arch,
                       memory_bytes=total, profile=profile, impl=self, info=info,
                       link=host_link(integrated, pcie_generation(info["pci_bus_id"] or index)),

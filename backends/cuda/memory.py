@@ -104,7 +104,7 @@ class Memory:
         if not self.on_gpu:
             return None
         described = dict(tensor.__cuda_array_interface__)
-        described.update(version=3, stream=self.stream.cuda_stream or None)
+        described.update(version=3, stream=self.stream.cuda_stream)
         return described
 
     def adopt(self, obj: Any) -> Any:

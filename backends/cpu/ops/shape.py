@@ -66,11 +66,17 @@ def gather(xs, attrs, opset):
     return [np.take(xs[0], xs[1], axis=attrs.get("axis", 0))]
 
 
-def axes_of(xs, attrs, opset: int) -> list[int] | None:
-    """Axes as an attribute (before opset 13) or an optional second input (from 13)."""
-    if opset < 13:
-        return attrs.get("axes")
-    return None if len(xs) < 2 or xs[1] is None else [int(a) for a in np.ravel(xs[1])]
+def integers(xs, index: int, default=None) -> list[int] | None:
+    """Optional input ``index`` as Python ints (a NumPy array or a torch tensor: shared with
+    the cuda backend's torch ops), or ``default`` when the node omits it."""
+    if len(xs) <= index or xs[index] is None:
+        return default
+    return [int(v) for v in xs[index].reshape(-1).tolist()]
+
+
+def axes_of(xs, attrs, opset: int, since: int = 13) -> list[int] | None:
+    """Axes as an attribute (before opset ``since``) or an optional second input (from it)."""
+    return attrs.get("axes") if opset < since else integers(xs, 1)
 
 
 @native("Unsqueeze")

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import numpy as np
 from hetero.backends.cpu.ops import native
+from hetero.backends.cpu.ops.shape import flatten_target
+
+
+def rows_of(shape, attrs: dict) -> tuple[int, int]:
+    """Before opset 13: the input's 2-D shape, flattened at ``axis`` (default 1). Shared
+    with the cuda backend's torch ops."""
+    return flatten_target(shape, {"axis": attrs.get("axis", 1) % max(len(shape), 1)})
 
 
 def normalised(x: np.ndarray, attrs: dict, opset: int, log: bool) -> np.ndarray:
     if opset < 13:
-        axis = attrs.get("axis", 1) % max(x.ndim, 1)
-        flat = x.reshape(int(np.prod(x.shape[:axis], dtype=np.int64)),
-                         int(np.prod(x.shape[axis:], dtype=np.int64)))  # size-0 safe
+        flat = x.reshape(rows_of(x.shape, attrs))
         return normalised(flat, {"axis": 1}, 13, log).reshape(x.shape)
     axis = attrs.get("axis", -1)
     shifted = x - x.max(axis=axis, keepdims=True)
@@ -39,9 +44,7 @@ def hardmax(xs, attrs, opset):
     """1 at the first maximum along the axis (old opsets: of the flattened 2-D rows)."""
     x = xs[0]
     if opset < 13:
-        axis = attrs.get("axis", 1) % max(x.ndim, 1)
-        rows = x.reshape(int(np.prod(x.shape[:axis], dtype=np.int64)),
-                         int(np.prod(x.shape[axis:], dtype=np.int64)))
+        rows = x.reshape(rows_of(x.shape, attrs))
         return [hardmax([rows], {"axis": 1}, 13)[0].reshape(x.shape)]
     axis = attrs.get("axis", -1)
     out = np.zeros_like(x)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from hetero.backends.cpu.ops.softmax import rows_of
 from hetero.backends.cuda.ops import native, outputs_used, with_activation
 
 
@@ -63,6 +64,4 @@ def normalised(x, attrs: dict, opset: int, fn):
     on, over the one ``axis`` (default -1)."""
     if opset >= 13:
         return fn(x, attrs.get("axis", -1))
-    axis = attrs.get("axis", 1) % max(x.ndim, 1)
-    rows = x.reshape(-1, x.shape[axis:].numel()) if x.numel() else x
-    return fn(rows, 1).reshape(x.shape)
+    return fn(x.reshape(rows_of(tuple(x.shape), attrs)), 1).reshape(x.shape)

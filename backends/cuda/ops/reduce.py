@@ -4,18 +4,15 @@ moved them to an optional input (ReduceSum at 13, the others at 18)."""
 from __future__ import annotations
 
 import torch
+from hetero.backends.cpu.ops.shape import axes_of
 from hetero.backends.cuda.ops import native
-from hetero.backends.cuda.ops.shape import values
 
 AXES_INPUT_SINCE = {"ReduceSum": 13}  # every other reduction: 18
 
 
-def axes_of(x, xs, attrs, op: str, opset: int) -> list[int]:
+def reduced(x, xs, attrs, op: str, opset: int) -> list[int]:
     """The axes reduced ([] keeps every element with noop_with_empty_axes)."""
-    if opset >= AXES_INPUT_SINCE.get(op, 18):
-        axes = values(xs[1]) if len(xs) > 1 and xs[1] is not None else []
-    else:
-        axes = list(attrs.get("axes") or [])
+    axes = axes_of(xs, attrs, opset, AXES_INPUT_SINCE.get(op, 18))
     if not axes:
         return [] if attrs.get("noop_with_empty_axes", 0) else list(range(x.ndim))
     return sorted({a % x.ndim for a in axes}) if x.ndim else []
@@ -24,7 +21,7 @@ def axes_of(x, xs, attrs, op: str, opset: int) -> list[int]:
 def reduction(op: str, fn):
     def run(xs, attrs, opset):
         x = xs[0]
-        axes = axes_of(x, xs, attrs, op, opset)
+        axes = reduced(x, xs, attrs, op, opset)
         if not axes:
             return [x.clone()]
         return [fn(x, axes, bool(attrs.get("keepdims", 1)))]

@@ -1,24 +1,20 @@
 """Data movement: Reshape, Flatten, Transpose, Concat, ChannelShuffle, Gather, (Un)Squeeze,
-Shape, Dropout and Cast. Shape arguments that arrive as tensors (Reshape's shape, axes from
-opset 13) are read back to the host: small, and usually constants."""
+Shape, Dropout, Cast and the rest of data movement. Integer arguments (Reshape's shape,
+axes from opset 13) arrive as the model's NumPy constants (``host``), or else are read back
+from the device: small, and rarely computed at run time."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-from hetero.backends.cpu.ops.shape import flatten_target, reshape_target
+from hetero.backends.cpu.ops.shape import axes_of, flatten_target, integers, reshape_target
 from hetero.backends.cuda.memory import torch_dtype
 from hetero.backends.cuda.ops import OUTPUTS, native
 
 
-def values(t) -> list[int]:
-    """A small integer input (a tensor, or the NumPy constant ``host`` inputs arrive as)."""
-    return [int(v) for v in t.reshape(-1).tolist()]
-
-
 @native("Reshape", since=5, host=(1,))  # older: the shape as an attribute
 def reshape(xs, attrs, opset):
-    return [xs[0].reshape(reshape_target(xs[0].shape, values(xs[1]), attrs))]
+    return [xs[0].reshape(reshape_target(xs[0].shape, integers(xs, 1), attrs))]
 
 
 @native("Flatten")
@@ -54,13 +50,6 @@ def gather(xs, attrs, opset):
     flat = torch.where(flat < 0, flat + x.shape[axis], flat)
     picked = torch.index_select(x, axis, flat)
     return [picked.reshape(*x.shape[:axis], *indices.shape, *x.shape[axis + 1:])]
-
-
-def axes_of(xs, attrs, opset: int) -> list[int] | None:
-    """Axes as an attribute (before opset 13) or an optional second input (from 13)."""
-    if opset < 13:
-        return attrs.get("axes")
-    return None if len(xs) < 2 or xs[1] is None else values(xs[1])
 
 
 @native("Unsqueeze", host=(1,))
@@ -114,14 +103,14 @@ def cast_like(xs, attrs, opset):
 @native("Expand", since=8, host=(1,))
 def expand(xs, attrs, opset):
     """NumPy broadcasting both ways (a 1 in the shape keeps the input's dimension)."""
-    x, shape = xs[0], values(xs[1])
+    x, shape = xs[0], integers(xs, 1)
     target = torch.broadcast_shapes(tuple(x.shape), tuple(shape))
     return [x.expand(target).clone()]
 
 
 @native("Tile", since=6, host=(1,))
 def tile(xs, attrs, opset):
-    return [xs[0].repeat(*values(xs[1]))]
+    return [xs[0].repeat(*integers(xs, 1))]
 
 
 @native("Size")
@@ -133,7 +122,7 @@ def size(xs, attrs, opset):
 def constant_of_shape(xs, attrs, opset):
     value = attrs.get("value")
     fill = np.zeros(1, np.float32) if value is None else np.asarray(value).reshape(-1)
-    out = torch.empty(values(xs[0]), dtype=torch_dtype(fill.dtype), device=xs[0].device)
+    out = torch.empty(integers(xs, 0), dtype=torch_dtype(fill.dtype), device=xs[0].device)
     return [out.fill_(fill[0].item())]
 
 
@@ -143,7 +132,7 @@ def split(xs, attrs, opset):
     (num_outputs from 18; uneven, the last part smaller)."""
     x, axis = xs[0], attrs.get("axis", 0)
     sizes = attrs.get("split") if opset < 13 else \
-        (values(xs[1]) if len(xs) > 1 and xs[1] is not None else None)
+        integers(xs, 1)
     if not sizes:
         parts = attrs.get("num_outputs") or attrs[OUTPUTS]
         chunk = -(-x.shape[axis] // parts)
@@ -154,9 +143,9 @@ def split(xs, attrs, opset):
 @native("Slice", since=10, host=(1, 2, 3, 4))  # older: starts, ends and axes as attributes
 def slice_(xs, attrs, opset):
     x = xs[0]
-    starts, ends = values(xs[1]), values(xs[2])
-    axes = values(xs[3]) if len(xs) > 3 and xs[3] is not None else list(range(len(starts)))
-    steps = values(xs[4]) if len(xs) > 4 and xs[4] is not None else [1] * len(starts)
+    starts, ends = integers(xs, 1), integers(xs, 2)
+    axes = integers(xs, 3, list(range(len(starts))))
+    steps = integers(xs, 4, [1] * len(starts))
     index = [slice(None)] * x.ndim
     flips = []
     for start, end, axis, step in zip(starts, ends, axes, steps, strict=True):
@@ -175,7 +164,7 @@ def slice_(xs, attrs, opset):
 
 @native("Trilu", host=(1,))
 def trilu(xs, attrs, opset):
-    k = values(xs[1])[0] if len(xs) > 1 and xs[1] is not None else 0
+    (k,) = integers(xs, 1, [0])
     fn = torch.triu if attrs.get("upper", 1) else torch.tril
     return [fn(xs[0], k)]
 
@@ -204,7 +193,7 @@ def range_(xs, attrs, opset):
 
 @native("CumSum", host=(1,))
 def cumsum(xs, attrs, opset):
-    x, axis = xs[0], values(xs[1])[0] % max(xs[0].ndim, 1)
+    x, axis = xs[0], integers(xs, 1)[0] % max(xs[0].ndim, 1)
     if attrs.get("reverse", 0):
         x = torch.flip(x, (axis,))
     out = torch.cumsum(x, axis, dtype=x.dtype)
