@@ -21,11 +21,20 @@ cuda_backend = pytest.importorskip("hetero.backends.cuda")
 
 @pytest.fixture
 def gpu(registry):
-    from numba import config
-
-    if not config.ENABLE_CUDASIM:
-        pytest.skip("needs NUMBA_ENABLE_CUDASIM=1 (the suite's conftest sets it)")
+    """The simulated cuda:0 (the suite's conftest turns the simulator on), or with
+    NUMBA_ENABLE_CUDASIM=0 on a machine with an NVIDIA GPU, the real one."""
+    status = {s.name: s for s in hetero.backend_status()}["cuda"]
+    if status.state != "ok":
+        pytest.skip(f"no cuda device: {status.detail}")
     return hetero.device("cuda")
+
+
+@pytest.fixture
+def sim_gpu(gpu):
+    """For checks that stand host memory in for a GPU's."""
+    if not gpu.simulated:
+        pytest.skip("checks the simulator's host-memory stand-ins")
+    return gpu
 
 
 def onnxruntime_outputs(proto, feeds: dict) -> list[np.ndarray]:
@@ -163,7 +172,8 @@ class ForeignCUDA:
         return self.tensor.__dlpack__(**kwargs)
 
 
-def test_from_dlpack_adopts_gpu_memory_without_copying(gpu, monkeypatch):
+def test_from_dlpack_adopts_gpu_memory_without_copying(sim_gpu, monkeypatch):
+    gpu = sim_gpu
     monkeypatch.setattr(type(gpu.impl), "dlpack_device", lambda self, device: (2, 0))
     source = torch.arange(4, dtype=torch.float32)
     array = hetero.from_dlpack(ForeignCUDA(source))
@@ -179,9 +189,10 @@ def test_from_dlpack_of_memory_no_device_owns_says_so(registry):
         hetero.from_dlpack(ForeignCUDA(torch.zeros(2), index=7))
 
 
-def test_cuda_array_interface_names_the_stream_the_data_is_ready_on(gpu, monkeypatch):
+def test_cuda_array_interface_names_the_stream_the_data_is_ready_on(sim_gpu, monkeypatch):
     """A CUDA tensor's interface, as the Array's shape, with the device's stream (version
     3), so numba or CuPy wait for hetero's work; host memory has none."""
+    gpu = sim_gpu
     cpu_array = hetero.asarray(np.zeros(4, np.float32), "cpu")
     sim_array = hetero.asarray(np.zeros(6, np.float32), gpu)
     assert not hasattr(cpu_array, "__cuda_array_interface__")

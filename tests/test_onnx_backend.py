@@ -25,11 +25,20 @@ FLOORS = {"cpu": 2008, "tvm": 800, "cuda": 974}
 CPU_CASES = 2033
 
 
+class NamedResult(unittest.TextTestResult):
+    """A result that also keeps the names of the tests that ran (``ran``), passed or not."""
+
+    def startTest(self, test: unittest.TestCase) -> None:
+        super().startTest(test)
+        self.ran = [*getattr(self, "ran", []), test.id().rsplit(".", 1)[-1]]
+
+
 def run_backend_suite() -> unittest.TestResult:
     suite_cases = onnx.backend.test.BackendTest(hetero.onnx_backend, __name__).test_cases
     suite = unittest.TestSuite(unittest.defaultTestLoader.loadTestsFromTestCase(case)
                                for case in suite_cases.values())
-    return unittest.TextTestRunner(stream=io.StringIO(), verbosity=0).run(suite)
+    return unittest.TextTestRunner(stream=io.StringIO(), verbosity=0,
+                                   resultclass=NamedResult).run(suite)
 
 
 @pytest.mark.filterwarnings("ignore")  # the reference ops warn on the suite's NaN/inf inputs
