@@ -165,6 +165,18 @@ class Backend:
         None where the host's clock around ``run_node`` times the node."""
         return None
 
+    def capture(self, device: Device, work: Callable[[], None]) -> Callable[[], None] | None:
+        """Record ``work`` (a run's node calls, all on this device) as one launch the device
+        can replay (a CUDA graph: no per-node host work), and return what replays it; None
+        where the device has no such thing or ``work`` cannot be recorded. Recording runs
+        nothing: the caller replays once to compute."""
+        return None
+
+    def write(self, device: Device, buffer: Any, host: np.ndarray) -> None:
+        """Copy ``host`` into ``buffer`` (same shape and dtype), in the device's order: the
+        inputs of a captured run are refilled, not reallocated."""
+        raise UnsupportedOp(f"backend {self.name} does not write into buffers")
+
     def prepare_subgraph(self, device: Device, nodes: list[Any], graph: Any,
                          inputs: list[str], outputs: list[str]) -> Any:
         """With ``subgraphs``: one unit for a run of consecutive nodes placed here, reading

@@ -54,7 +54,8 @@ def one_node(op: str, inputs: list[np.ndarray], weights: dict, opset: int, out_s
         [helper.make_tensor_value_info("y", helper.np_dtype_to_tensor_dtype(inputs[0].dtype),
                                        out_shape)],
         [numpy_helper.from_array(w, n) for n, w in weights.items()])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
+                              ir_version=10)  # ONNX Runtime 1.30 (a GPU image's) reads <= 13
     return onnx.shape_inference.infer_shapes(model)  # the output's shape
 
 
@@ -277,11 +278,30 @@ def test_a_discrete_gpu_is_reached_over_the_pcie_generation_nvml_reports(registr
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda index: (10, 141 * 2**30))
     asked = []
     monkeypatch.setattr(cuda_backend, "pcie_generation", lambda gpu: asked.append(gpu) or 5)
+    monkeypatch.setattr(cuda_backend, "figures", lambda gpu: cuda_backend.Figures())
     device = cuda_backend.CUDABackend().real_device(0, props())
     assert asked == ["00000000:19:00.0"] and device.info["pci_bus_id"] == asked[0]
     assert device.link.name == "pcie4" and not device.profile.unified_memory
     assert device.memory_bytes == 141 * 2**30 and device.arch == "sm_90"
-    assert device.profile.peak_gflops["float32"] == pytest.approx(132 * 64 * 2 * 1.4)
+    # without NVML's clocks: Hopper's 128 FP32 lanes per SM at an assumed clock
+    assert device.profile.peak_gflops["float32"] == pytest.approx(132 * 128 * 2 * 1.4)
+    assert device.profile.idle_w == 30.0 and "assumed" in device.profile.sources["idle_w"]
+
+
+def test_nvml_clocks_bus_and_idle_draw_give_the_profile_its_figures(registry, monkeypatch):
+    """What an H200 reported (2026-12-04): 1980 MHz SM and 3201 MHz memory clocks, a
+    6144-bit bus, 91.5 W idle. The modeled peaks land on its datasheet's 67 TFLOP/s float32
+    and 4.8 TB/s (the 500 GB/s and 23.7 TFLOP/s assumed before were 8x and 2.8x low)."""
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda index: (10, 141 * 2**30))
+    monkeypatch.setattr(cuda_backend, "pcie_generation", lambda gpu: 5)
+    monkeypatch.setattr(cuda_backend, "figures",
+                        lambda gpu: cuda_backend.Figures(1980, 3201, 6144, 91.5))
+    profile = cuda_backend.CUDABackend().real_device(0, props()).profile
+    assert profile.peak_gflops["float32"] == pytest.approx(66908, rel=1e-3)
+    assert profile.mem_bandwidth_gbs == pytest.approx(4916.7, abs=0.1)
+    assert profile.idle_w == 91.5 and profile.sources["idle_w"].startswith("measured: NVML")
+    assert "1980 MHz (NVML max)" in profile.sources["peak_gflops.float32"]
+    assert profile.active_w >= profile.idle_w
 
 
 NVPMODEL_CONF = """< POWER_MODEL ID=0 NAME=MODE_15W_2CORE >
@@ -358,3 +378,23 @@ def test_a_grid_past_cudas_y_limit_is_refused_with_the_way_out(gpu):
     out = hetero.empty(70000, "float32", gpu)
     with pytest.raises(hetero.UnsupportedOp, match="exceed CUDA's 65535.*local_size"):
         fill.launch(gpu, (1, 70000), None, [out]).wait()
+
+
+def test_numba_cuda_compiles_with_a_numpy_that_removed_row_stack():
+    """NumPy 2.5 removed np.row_stack, which numba-cuda registers at its first compile: the
+    backend restores the alias, so kernels compile (every one failed on an H200)."""
+    import subprocess
+    import sys
+
+    script = ("import numpy as np\n"
+              "if hasattr(np, 'row_stack'): del np.row_stack  # as NumPy 2.5\n"
+              "{import_backend}"
+              "import numba.cuda.np.arrayobj\n")
+    env = {**__import__("os").environ, "NUMBA_ENABLE_CUDASIM": "1"}
+    without = subprocess.run([sys.executable, "-c", script.format(import_backend="")],
+                             capture_output=True, text=True, env=env)
+    assert "row_stack" in without.stderr  # the failure the alias mends
+    with_backend = subprocess.run(
+        [sys.executable, "-c", script.format(import_backend="import hetero.backends.cuda\n")],
+        capture_output=True, text=True, env=env)
+    assert with_backend.returncode == 0, with_backend.stderr[-2000:]

@@ -127,3 +127,19 @@ def test_the_gpu_is_the_one_nvml_knows_by_its_pci_bus_id(gpu):
     name = pynvml.nvmlDeviceGetName(handle)
     assert (name.decode() if isinstance(name, bytes) else name) == gpu.name
     assert gpu.link is not None and gpu.link.name.startswith("pcie")
+
+
+def test_untimed_runs_replay_a_cuda_graph_with_fresh_inputs(gpu):
+    rng = np.random.default_rng(2)
+    w = rng.standard_normal((16, 8, 3, 3)).astype(np.float32)
+    proto = one_node("Conv", [np.zeros((2, 8, 16, 16), np.float32)], {"w": w}, 17, None,
+                     pads=[1] * 4)
+    plan = hetero.compile(hetero.load(proto), devices=[gpu], strict=True)
+    plain = hetero.compile(hetero.load(proto), devices=[gpu], strict=True)
+    plan.history = plain.history = None
+    plain.graphs = False
+    for _ in range(4):
+        x = rng.standard_normal((2, 8, 16, 16)).astype(np.float32)
+        np.testing.assert_allclose(plan.run({"x0": x})["y"], plain.run({"x0": x})["y"],
+                                   rtol=1e-5, atol=1e-5)
+    assert plan._replay and plan.last_run == []  # replayed, not node by node

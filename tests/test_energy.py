@@ -218,3 +218,46 @@ def test_a_failing_counter_is_left_out_and_the_run_goes_on(monkeypatch, tmp_path
     plan = hetero.compile(chain_model(), devices=[cpu], history=History(tmp_path / "h.json"))
     np.testing.assert_allclose(plan.run({"x": X})["d"], WANT, rtol=1e-6)
     assert plan.last_energy == []
+
+
+class TickClock:
+    """A device clock whose every node lasts 2.5 ms (``mark`` counts ticks)."""
+
+    def __init__(self):
+        self.ticks = 0
+
+    def mark(self):
+        self.ticks += 1
+        return self.ticks
+
+    def elapsed_ms(self, start, end):
+        return (end - start) * 2.5
+
+
+def test_counters_are_read_on_measured_runs_only_until_the_power_is_learned(tmp_path,
+                                                                            monkeypatch):
+    """Reading NVML took 3.4 ms on an H200, twice per run: counters are read on the runs
+    the history records, then only until a power sample has its busy time, and on every
+    run with plan.profile."""
+    from hetero import runtime
+
+    monkeypatch.setattr(runtime, "SAMPLES_KEPT", 2)  # runs 1 and 2 recorded
+    monkeypatch.setattr(runtime, "LEARN_BUSY_MS", 40.0)  # 2.5 ms x 4 nodes: 4 runs' busy time
+    cpu = hetero.device("cpu")
+    monkeypatch.setattr(type(cpu.impl), "node_clock", lambda self, device: TickClock())
+    reads = []
+    meter = Meter(lambda: reads.append(1) or 10.0 * len(reads), "measured: test", "test")
+    monkeypatch.setattr(type(cpu.impl), "energy_meter", lambda self, device: meter)
+    history = History(tmp_path / "h.json")
+    plan = hetero.compile(chain_model(), devices=[cpu], history=history)
+    assert len(plan.graph.nodes) == 4
+    measured = []
+    for _ in range(8):
+        plan.run({"x": X})
+        measured.append(bool(plan.last_energy))
+    # run 0 compiles; 1-2 recorded; 3-4 go on until 4 runs computed 40 ms; then none
+    assert measured == [False, True, True, True, True, False, False, False]
+    assert len(reads) == 8 and history.power(cpu)[1] == 1
+    plan.profile = True
+    plan.run({"x": X})
+    assert plan.last_energy and len(reads) == 10

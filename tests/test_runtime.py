@@ -115,3 +115,46 @@ def test_sequence_values_flow_through_as_host_objects(registry):
     out = hetero.compile(model, devices=[hetero.device("cpu")]).run({"x": X[:, :2].copy()})
     assert isinstance(out["parts"], list) and [p.shape for p in out["parts"]] == [(1, 2), (2, 2)]
     np.testing.assert_array_equal(np.concatenate(out["parts"]), X[:, :2])
+
+
+def test_untimed_runs_replay_one_recording_where_the_device_records(monkeypatch):
+    """A device that records a run (a GPU's CUDA graph) replays it on the runs not timed:
+    inputs written into the recorded buffers, outputs read back, no node run one by one.
+    Here a stand-in recording re-runs the node calls it was given."""
+    cpu = hetero.device("cpu")
+    recorded = []
+
+    def capture(self, device, work):
+        recorded.append(device.id)
+        return work
+
+    monkeypatch.setattr(type(cpu.impl), "capture", capture)
+    monkeypatch.setattr(type(cpu.impl), "write",
+                        lambda self, device, buffer, host: np.copyto(buffer, host))
+    plan = hetero.compile(chain_model(), devices=[cpu])
+    plain = hetero.compile(chain_model(), devices=[cpu])
+    plan.history = plain.history = None  # no run recorded for the history: none timed
+    plain.graphs = False
+    np.testing.assert_allclose(plan.run({"x": X})["d"], WANT, rtol=1e-6)
+    assert plan.last_run and not recorded  # the first run warms up, node by node
+    for x in (X, X * 0.5, X[::-1].copy()):
+        np.testing.assert_allclose(plan.run({"x": x})["d"], plain.run({"x": x})["d"],
+                                   rtol=1e-6)
+        assert plan.last_run == []  # replayed: no node ran on its own
+    assert recorded == ["cpu:0"]
+    plan.profile = True  # timed runs go node by node, so their nodes are measured
+    plan.run({"x": X})
+    assert len(plan.last_run) == 4
+
+
+def test_a_run_that_cannot_be_recorded_goes_node_by_node_for_good(monkeypatch):
+    cpu = hetero.device("cpu")
+    asked = []
+    monkeypatch.setattr(type(cpu.impl), "capture",
+                        lambda self, device, work: asked.append(1) or None)
+    plan = hetero.compile(chain_model(), devices=[cpu])
+    plan.history = None
+    for _ in range(3):
+        np.testing.assert_allclose(plan.run({"x": X})["d"], WANT, rtol=1e-6)
+        assert len(plan.last_run) == 4
+    assert asked == [1]

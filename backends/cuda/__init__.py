@@ -20,7 +20,7 @@ import numpy as np
 from hetero.backends.cuda import jetson
 from hetero.backends.cuda.memory import DLPACK_CUDA, Memory, numpy_dtype
 from hetero.backends.cuda.nodes import TorchNodes
-from hetero.backends.cuda.nvml import nvml_meter, pcie_generation
+from hetero.backends.cuda.nvml import Figures, figures, nvml_meter, pcie_generation
 
 from hetero.backend import Backend, Clock
 from hetero.catalogue import LinkProfile
@@ -37,9 +37,26 @@ from hetero.queue import DeviceTime
 
 HETERO_PLUGIN_API = 1
 ASSUMED_CLOCK_GHZ = 1.4
-FP32_LANES_PER_SM = 64
+ASSUMED_BANDWIDTH_GBS = 500.0
+#: float32 fused multiply-adds per clock per SM by compute capability: NVIDIA, CUDA C++
+#: Programming Guide, "Throughput of Native Arithmetic Instructions" (Pascal GP100, Volta,
+#: Turing and A100 have 64; the others since Maxwell 128)
+FP32_LANES_BY_ARCH = {"sm_60": 64, "sm_70": 64, "sm_72": 64, "sm_75": 64, "sm_80": 64}
+FP32_LANES_PER_SM = 128
 DEFAULT_BLOCK = 128
 MAX_GRID_YZ = 65535  # CUDA's limit on a grid's y and z extents (x: 2^31 - 1)
+
+
+def numpy_aliases_for_numba_cuda() -> None:
+    """numba-cuda (0.30.4, the newest) registers an overload of ``np.row_stack`` when it
+    compiles its first kernel; NumPy 2.5 removed that alias of ``vstack`` (deprecated in 2.0),
+    so on a GPU every kernel failed to compile (seen on an H200 with NumPy 2.5.2). Restores
+    the alias until numba-cuda drops it."""
+    if not hasattr(np, "row_stack"):
+        np.row_stack = np.vstack
+
+
+numpy_aliases_for_numba_cuda()
 
 
 def simulator() -> bool:
@@ -53,23 +70,28 @@ GPU_DEVICE_FILES = ("/dev/nvidiactl", "/dev/nvidia[0-9]*", "/dev/nvhost-ctrl-gpu
 
 
 def gpu_profile(name: str, arch: str, sms: int, memory: int, simulated: bool,
-                integrated: bool = False, mode: jetson.PowerMode | None = None
-                ) -> DeviceProfile:
-    """Figures derived from the device's attributes (and a Jetson's power mode: its GPU clock
-    cap and module budget); power stays a guess until NVML or a rail measures it. An
-    integrated GPU (Tegra) works in the host's memory, so moves to it cost nothing."""
-    clock = ASSUMED_CLOCK_GHZ
-    clock_note = f"assumed {ASSUMED_CLOCK_GHZ} GHz"
+                integrated: bool = False, mode: jetson.PowerMode | None = None,
+                nvml: Figures | None = None) -> DeviceProfile:
+    """Figures derived from the device's attributes, NVML's clocks, bus and idle draw, and a
+    Jetson's power mode (its GPU clock cap and module budget); busy power stays a guess
+    until NVML or a rail measures it. An integrated GPU (Tegra) works in the host's memory,
+    so moves to it cost nothing."""
+    nvml = nvml or Figures()
+    clock, clock_note = ASSUMED_CLOCK_GHZ, f"assumed {ASSUMED_CLOCK_GHZ} GHz"
     if mode is not None and mode.gpu_max_hz:
         clock = mode.gpu_max_hz / 1e9
         clock_note = f"{clock:.3g} GHz, power mode {mode.name}'s GPU cap (nvpmodel)"
-    peak = sms * FP32_LANES_PER_SM * 2 * clock
+    elif nvml.sm_clock_mhz:
+        clock, clock_note = nvml.sm_clock_mhz / 1e3, f"{nvml.sm_clock_mhz:.0f} MHz (NVML max)"
+    lanes = FP32_LANES_BY_ARCH.get(arch, FP32_LANES_PER_SM)
     note = "modeled: an assumed figure; runs measured by NVML or a Jetson rail replace it"
-    source = "modeled (numba CUDA simulator: computes on the host CPU)" if simulated \
-        else "modeled"
-    sources = {"peak_gflops.float32": f"modeled: {sms} SMs x {FP32_LANES_PER_SM} FP32 lanes "
+    bandwidth = nvml.bandwidth_gbs or ASSUMED_BANDWIDTH_GBS
+    sources = {"peak_gflops.float32": f"modeled: {sms} SMs x {lanes} FP32 lanes "
                                       f"x 2 FLOP x {clock_note}",
-               "mem_bandwidth_gbs": note, "active_w": note, "idle_w": note,
+               "mem_bandwidth_gbs": note if nvml.bandwidth_gbs is None else
+               f"modeled: NVML's {nvml.memory_clock_mhz:.0f} MHz memory clock x 2 x "
+               f"{nvml.bus_width_bits}-bit bus",
+               "active_w": note, "idle_w": note,
                "launch_overhead_us": "estimate: typical CUDA kernel launch latency",
                "memory_bytes": "measured: cudaMemGetInfo" if not simulated
                else "modeled: the simulator has no device memory"}
@@ -78,11 +100,21 @@ def gpu_profile(name: str, arch: str, sms: int, memory: int, simulated: bool,
         active_w = mode.budget_w
         sources["active_w"] = (f"nvpmodel: power mode {mode.name}'s module budget, until a "
                                "run measures the draw")
+    idle_w = 2.5 if integrated else 30.0
+    if nvml.idle_w is not None:
+        idle_w = round(nvml.idle_w, 1)
+        sources["idle_w"] = "measured: NVML power draw at discovery, the GPU idle"
     return DeviceProfile(
         name=f"cuda-{name}", kind="gpu", arch=arch, description=name,
-        peak_gflops={"float32": round(peak, 1)}, mem_bandwidth_gbs=500.0, active_w=active_w,
-        idle_w=2.5 if integrated else 30.0, launch_overhead_us=5.0,
-        unified_memory=integrated, memory_bytes=memory, source=source, sources=sources)
+        peak_gflops={"float32": round(sms * lanes * 2 * clock, 1)},
+        mem_bandwidth_gbs=round(bandwidth, 1), active_w=max(active_w, idle_w), idle_w=idle_w,
+        launch_overhead_us=5.0, unified_memory=integrated, memory_bytes=memory,
+        source=source_of(simulated), sources=sources)
+
+
+def source_of(simulated: bool) -> str:
+    return "modeled (numba CUDA simulator: computes on the host CPU)" if simulated \
+        else "modeled"
 
 
 def host_link(integrated: bool, generation: int | None) -> LinkProfile:
@@ -160,7 +192,7 @@ class CUDABackend(TorchNodes, Backend):
         if found is not None:
             info.update(jetson=found.model, power_mode=mode and (mode.name or mode.id))
         profile = gpu_profile(name, arch, props.multi_processor_count, total, False,
-                              integrated, mode)
+                              integrated, mode, figures(info["pci_bus_id"] or index))
         return Device(id=f"cuda:{index}", name=name, backend=self.name, kind="gpu", arch=arch,
                       memory_bytes=total, profile=profile, impl=self, info=info,
                       link=host_link(integrated, pcie_generation(info["pci_bus_id"] or index)),
@@ -222,6 +254,13 @@ class CUDABackend(TorchNodes, Backend):
     def adopt(self, device: Device, obj: Any) -> tuple[Any, tuple[int, ...], np.dtype]:
         tensor = self.memory(device).adopt(obj)
         return tensor, tuple(tensor.shape), numpy_dtype(tensor)
+
+    def capture(self, device: Device, work: Any) -> Any:
+        """A CUDA graph of ``work`` on the device's stream (none in the simulator)."""
+        return None if device.simulated else self.memory(device).capture(work)
+
+    def write(self, device: Device, buffer: Any, host: np.ndarray) -> None:
+        self.memory(device).write(buffer, host)
 
     def node_clock(self, device: Device) -> Clock | None:
         """CUDA events on the device's stream; the simulator computes synchronously."""

@@ -89,6 +89,31 @@ class Memory:
             host = tensor.detach().to("cpu", copy=True)
         return host.numpy().reshape(shape)
 
+    def write(self, tensor: Any, host: np.ndarray) -> None:
+        """``host`` copied into ``tensor``, on the stream."""
+        import torch
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            source = torch.from_numpy(np.ascontiguousarray(host)).reshape(tensor.shape)
+        with self.ordered():
+            tensor.copy_(source)
+
+    def capture(self, work: Any) -> Any:
+        """``work`` recorded as a CUDA graph on this device's stream (its buffers from the
+        graph's own pool, kept for its replays); a function that replays it on the stream."""
+        import torch
+
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, stream=self.stream):
+            work()
+
+        def launch() -> None:
+            with self.ordered():
+                graph.replay()
+
+        return launch
+
     def kernel_view(self, tensor: Any) -> Any:
         """The tensor, flat, as a numba.cuda kernel argument, without copying."""
         flat = tensor.reshape(-1)
