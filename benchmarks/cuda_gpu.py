@@ -230,6 +230,8 @@ def resnet_batch(batch: int, folder: Path) -> dict:
     node_by_node = hetero.compile(hetero.load(str(path)), devices=[gpu], strict=True)
     node_by_node.history, node_by_node.graphs = None, False
     repeat = 40 if batch == 1 else 15
+    plan.run({"x": x})  # run 0 warms up; the next records the CUDA graph: both untimed
+    plan.run({"x": x})
     timed = interleaved_ms({"hetero": lambda: plan.run({"x": x}), "torch_eager": torch_eager,
                             "node_by_node": lambda: node_by_node.run({"x": x})}, repeat)
     want, got = torch_eager(), plan.run({"x": x})["y"]
@@ -282,14 +284,16 @@ def where_time_goes(plan, feeds: dict, eager, x: np.ndarray) -> dict:
 
 # -- energy ----------------------------------------------------------------------------------
 def energy(seconds: float = 4.0) -> dict:
-    """Compile (uncalibrated estimate), run so the history records node times and power,
-    then measure runs for ``seconds`` with the NVML counter; compile again from the history.
-    The GPU's idle draw is measured over 2 s beforehand."""
+    """Compile (uncalibrated estimate), run until the plan has learned the GPU's busy power
+    (node times from the recorded runs, power from a window of runs), then measure runs for
+    ``seconds`` with the NVML counter; compile again from the history. The GPU's idle draw
+    and how often the counter moves are measured beforehand."""
     gpu = hetero.device("cuda")
     meter = gpu.impl.energy_meter(gpu)
     if meter is None:
         return {"skipped": "no energy counter on this GPU (NVML total energy)"}
     synchronize()
+    steps = counter_steps(meter)
     idle_start, idle_t = meter.read_j(), time.perf_counter()
     time.sleep(2.0)
     idle_w = (meter.read_j() - idle_start) / (time.perf_counter() - idle_t)
@@ -299,19 +303,21 @@ def energy(seconds: float = 4.0) -> dict:
         history = hetero.cost.History(Path(folder) / "history.json")
         plan = hetero.compile(model, devices=[gpu], strict=True, history=history)
         before = plan.estimate
-        for _ in range(20):  # the history records runs 2..17
+        learning_runs = 0
+        while history.power(gpu) is None and learning_runs < 600:
             plan.run({"x": x})
+            learning_runs += 1
         runs, start_j, start = 0, meter.read_j(), time.perf_counter()
         while time.perf_counter() - start < seconds:
             plan.run({"x": x})
             runs += 1
         joules, took = meter.read_j() - start_j, time.perf_counter() - start
-        after_plan = hetero.compile(model, devices=[gpu], strict=True, history=history)
-        after = after_plan.estimate
+        after = hetero.compile(model, devices=[gpu], strict=True, history=history).estimate
     measured_ms, measured_mj = took * 1e3 / runs, joules * 1e3 / runs
-    return {"runs": runs, "measured_ms": round(measured_ms, 3),
-            "measured_mj": round(measured_mj, 2), "measured_w": round(joules / took, 1),
-            "measured_idle_w": round(idle_w, 1), "meter": meter.source,
+    return {"runs": runs, "learning_runs": learning_runs, "replayed": bool(plan._replay),
+            "measured_ms": round(measured_ms, 3), "measured_mj": round(measured_mj, 2),
+            "measured_w": round(joules / took, 1), "measured_idle_w": round(idle_w, 1),
+            "meter": meter.source, "counter_steps": steps,
             "modeled_before": {"ms": round(before.latency_ms, 3),
                                "mj": round(before.energy_mj, 2)},
             "modeled_after": {"ms": round(after.latency_ms, 3), "mj": round(after.energy_mj, 2),
@@ -321,6 +327,23 @@ def energy(seconds: float = 4.0) -> dict:
             "time_ratio_after": round(after.latency_ms / measured_ms, 3),
             "learned_power_w": history.power(gpu),
             "profile_idle_w": gpu.profile.idle_w}
+
+
+def counter_steps(meter, seconds: float = 0.6) -> dict:
+    """How often the counter moves and by how much, read back to back for ``seconds``."""
+    changes, last, start = [], meter.read_j(), time.perf_counter()
+    reads = 0
+    while time.perf_counter() - start < seconds:
+        value = meter.read_j()
+        reads += 1
+        if value != last:
+            changes.append((time.perf_counter(), value - last))
+            last = value
+    gaps = [(b[0] - a[0]) * 1e3 for a, b in zip(changes, changes[1:], strict=False)]
+    return {"reads": reads, "changes": len(changes),
+            "median_ms_between_changes": round(statistics.median(gaps), 2) if gaps else None,
+            "median_step_mj": round(statistics.median(c[1] for c in changes) * 1e3, 1)
+            if changes else None}
 
 
 # -- light models, conformance, the backend suite -------------------------------------------

@@ -5,12 +5,13 @@ the host CPU, NVML's total-energy counter for NVIDIA GPUs, a Jetson's input powe
 ``Span`` reads every meter before and after a run, once per counter (``cpu:0`` and
 ``tvm:cpu:0`` read the same package), so a plan's run reports joules that were measured,
 each with where they came from. A counter that fails is logged and left out: measuring must
-never stop a run.
+never stop a run. ``Window`` reads them once across many runs to learn busy power.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -88,3 +89,43 @@ def read(meter: Meter) -> float | None:
     except Exception as exc:  # noqa: BLE001 - sysfs and NVML reads can fail transiently
         log.warning("energy counter %s failed to read: %s", meter.key, exc)
         return None
+
+
+@dataclass
+class Window:
+    """Counters read once across many runs, to learn the busy power of the devices they
+    measure: a run of a few ms is too short for a counter that moves in steps, and NVML's
+    read took 3.4 ms on an H200 (twice per run doubled a ResNet-50 run's time)."""
+
+    span: Span
+    began: float
+    busy: dict[str, float] = field(default_factory=dict)  # device id -> busy ms summed
+
+    @classmethod
+    def open(cls, devices: Iterable[Device]) -> Window | None:
+        span = Span.of(devices)
+        if not span.meters:
+            return None
+        span.start()
+        return cls(span, time.perf_counter())
+
+    def add(self, device: str, ms: float) -> None:
+        self.busy[device] = self.busy.get(device, 0.0) + ms
+
+    def watts(self, idle_w: dict[str, float], min_busy_ms: float, min_wall_ms: float
+              ) -> list[tuple[list[str], float]] | None:
+        """None until ``min_wall_ms`` have passed and some counter's devices computed for
+        ``min_busy_ms``; then (devices, busy watts) per such counter whose joules are their
+        own: joules less their idle draw while they waited, over the time they computed."""
+        wall = (time.perf_counter() - self.began) * 1e3
+        busy = {key: sum(self.busy.get(d, 0.0) for d in ids)
+                for key, (ids, _) in self.span.meters.items()}
+        if wall < min_wall_ms or max(busy.values()) < min_busy_ms:
+            return None
+        found = []
+        for energy in self.span.stop():
+            computed = sum(self.busy.get(d, 0.0) for d in energy.devices)
+            if energy.learn and computed >= min_busy_ms:
+                idle_mj = idle_w[energy.devices[0]] * max(wall - computed, 0.0)
+                found.append((energy.devices, (energy.joules * 1e3 - idle_mj) / computed))
+        return found

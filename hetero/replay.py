@@ -2,12 +2,14 @@
 runs on one device that can record its work (``Backend.capture``), the untimed
 runs copy the inputs into the recorded input buffers, replay, and copy the outputs back:
 no per-node host work, which on a GPU at batch 1 costs more than the GPU's own time (ONNX
-Runtime's CUDA graphs and torch's CUDAGraph do the same). Timed runs (the ones the history
-records, ``plan.profile``) stay node by node, so node times are still measured."""
+Runtime's CUDA graphs and torch's CUDAGraph do the same). Runs the history records replay
+too, timed as one piece whose time the history shares among the nodes (as a subgraph's);
+``plan.profile`` runs node by node, each node timed."""
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,19 +31,40 @@ class Replay:
     outputs: dict[str, tuple[str, str]]  # graph output -> the key its buffer is under
     shapes: dict[str, tuple[tuple[int, ...], np.dtype]]  # the feeds it was recorded at
     read: Callable[[Any, str], np.ndarray]  # (buffer, device id) -> host copy
+    nodes: list[str]  # what it runs, in order
+
+    @property
+    def name(self) -> str:
+        """What its time is reported under (``plan.last_run``); the plan shares that time
+        among ``nodes`` by their modeled times, as a subgraph's."""
+        return f"replay:{self.device.id}"
 
     def matches(self, feeds: dict[str, Any]) -> bool:
         return all((np.shape(feeds[name]), np.asarray(feeds[name]).dtype) == shape
                    for name, shape in self.shapes.items())
 
-    def run(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
+    def run(self, feeds: dict[str, Any], began: float, timed: bool
+            ) -> tuple[dict[str, np.ndarray], list[Any]]:
+        """Inputs written in, the recording replayed (between the device clock's marks when
+        ``timed``), outputs read back; (outputs, [its NodeTime])."""
+        from hetero.runtime import NodeTime
+
         impl = self.device.impl
         for (name, _), buffer in self.inputs.items():
             impl.write(self.device, buffer, np.asarray(feeds[name]))
         self.env.update(self.inputs)  # a stand-in replay that re-runs the nodes reads them
+        clock = impl.node_clock(self.device)
+        first = clock.mark() if timed and clock is not None else None
+        start = time.perf_counter()
         self.launch()
-        return {name: self.read(self.env[key], self.device.id)
-                for name, key in self.outputs.items()}
+        elapsed = (time.perf_counter() - start) * 1e3
+        last = clock.mark() if first is not None else None
+        outputs = {name: self.read(self.env[key], self.device.id)
+                   for name, key in self.outputs.items()}
+        took = NodeTime(self.name, "(replay)", self.device.id, "native", elapsed,
+                        (start - began) * 1e3, "host" if clock is None else "submitted",
+                        None if first is None else (clock, first, last))
+        return outputs, [took]
 
 
 def parts(plan: Any) -> tuple[list[Any], list[Any], list[Any], Device] | None:
@@ -100,4 +123,5 @@ def record(plan: Any, feeds: dict[str, Any]) -> Replay | None:
               for name, _ in inputs}
     outputs = {step.value: (step.value, step.source) for step in copies_out}
     return Replay(device, launch, env, inputs, outputs, shapes,
-                  lambda buffer, where: plan.transfer(buffer, where, HOST))
+                  lambda buffer, where: plan.transfer(buffer, where, HOST),
+                  [call.step.node.name for call in calls])

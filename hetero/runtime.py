@@ -29,7 +29,7 @@ from hetero.cost import (
     tensor_info,
 )
 from hetero.device import Device, one_per_silicon
-from hetero.energy import Energy, Span
+from hetero.energy import Energy, Span, Window
 from hetero.errors import ModelError, UnsupportedOp
 from hetero.graph.ir import Graph, Node
 from hetero.queue import Work
@@ -139,11 +139,12 @@ def dispatches(plan: Plan) -> list[Dispatch | None]:
     return calls
 
 
-LEARN_BUSY_MS = 100.0  # busy time summed over runs before one power sample: counters
-#                       update every ~1 ms (RAPL) to tens of ms (NVML)
-#: runs after the recorded ones that keep measuring until that busy time is reached (a GPU
-#: computes ResNet-50 in 5 ms: the 16 recorded runs reach only 80 ms); then runs read no
-#: counter unless profiled (one NVML read took 3.4 ms on an H200)
+#: one power sample from a window of runs, read at its two ends, once the devices computed
+#: LEARN_BUSY_MS in it and LEARN_WALL_MS have passed: counters update every ~1 ms (RAPL) to
+#: tens of ms (NVML), and a GPU computes ResNet-50 in ~2 ms. The window closes unfinished
+#: after LEARN_RUNS runs; runs read no counter of their own unless profiled.
+LEARN_BUSY_MS = 100.0
+LEARN_WALL_MS = 500.0
 LEARN_RUNS = 16 * SAMPLES_KEPT
 
 
@@ -172,7 +173,7 @@ class Plan:
     graphs: bool = True
     _replay: Replay | bool | None = field(default=None, init=False, repr=False)
     _span: Span | None = field(default=None, init=False, repr=False)
-    _pending: dict[str, list[float]] = field(default_factory=dict, init=False, repr=False)
+    _window: Window | bool | None = field(default=None, init=False, repr=False)
     _entries: dict[tuple[str, str], tuple[str, Work]] = field(default_factory=dict, init=False,
                                                              repr=False)
 
@@ -192,69 +193,76 @@ class Plan:
     # -- running ------------------------------------------------------------------------------
     def run(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
         """Run the graph on ``feeds`` ({input name: array}); {output name: NumPy array}."""
-        env: dict[tuple[str, str], Any] = dict(self.resident)  # (value, device) -> buffer
         checked = self.check_feeds(feeds)
-        for name, array in checked.items():
-            env[name, HOST] = array
         recording = self.history is not None and 0 < self.runs <= SAMPLES_KEPT
-        learning = self.history is not None and bool(self._pending) and \
-            self.runs <= LEARN_RUNS
+        learning = self.learning_power()
         timed = self.profile or recording or learning
-        if not timed and self.graphs and self.runs > 0:  # run 0 warms up (handles, caches)
-            replayed = self.replayed(checked)
-            if replayed is not None:
-                self.last_run, self.last_energy = [], []
-                self.runs += 1
-                return replayed
-        meters = self.energy_span() if timed else Span()  # a counter read can cost ms (NVML)
-        times, began = [], time.perf_counter()
+        replay = self.replay_for(checked)  # recorded before the clocks start
+        meters = self.energy_span() if self.profile else Span()  # a read can cost ms (NVML)
+        began = time.perf_counter()
         meters.start()
+        if replay is not None:
+            outputs, times = replay.run(checked, began, timed)
+        else:
+            outputs, times = self.run_steps(checked, began, timed)
+        self.last_run, self.last_energy = times, meters.stop()
+        read_clocks(times)
+        self.runs += 1
+        if recording:
+            self.remember(feeds, times)
+        if learning:
+            self.learn_power(times)
+        return outputs
+
+    def run_steps(self, feeds: dict[str, Any], began: float, timed: bool
+                  ) -> tuple[dict[str, np.ndarray], list[NodeTime]]:
+        """Node by node: each step's copies and node calls, in order."""
+        env: dict[tuple[str, str], Any] = dict(self.resident)  # (value, device) -> buffer
+        for name, array in feeds.items():
+            env[name, HOST] = array
+        times = []
         for step, call in zip(self.steps, self.calls, strict=True):
             if call is None:
                 env[step.value, step.device] = self.transfer(env[step.value, step.source],
                                                              step.source, step.device)
             else:
                 times.append(call.run(env, began, timed))
-        wall_ms = (time.perf_counter() - began) * 1e3  # outputs are on the host: work is done
-        self.last_run, self.last_energy = times, meters.stop()
-        read_clocks(times)
-        self.runs += 1
-        if recording or learning:
-            self.remember(feeds, times, wall_ms, node_times=recording)
-        return {out.name: env[out.name, HOST] for out in self.graph.outputs}
+        return {out.name: env[out.name, HOST] for out in self.graph.outputs}, times
 
-    def replayed(self, feeds: dict[str, Any]) -> dict[str, np.ndarray] | None:
-        """The run as a replay of its recording, made on the first call; None where the
-        plan cannot be recorded or the feeds differ in shape from the recorded ones."""
+    def replay_for(self, feeds: dict[str, Any]) -> Replay | None:
+        """The recording this run replays (made on the first ask, after the run that warms
+        up handles and caches), or None: node by node when profiling, when the plan cannot
+        be recorded, or when the feeds differ in shape from the recorded ones."""
+        if not self.graphs or self.profile or self.runs == 0:
+            return None
         if self._replay is None:
             self._replay = record(self, feeds) or False
-        if self._replay and self._replay.matches(feeds):
-            return self._replay.run(feeds)
-        return None
+            if self._replay:
+                self.units[self._replay.name] = self._replay.nodes
+        return self._replay if self._replay and self._replay.matches(feeds) else None
 
     def energy_span(self) -> Span:
         """The meters of the devices this plan runs on, each counter read once."""
         if self._span is None:
-            used = dict.fromkeys(d.device for d in self.decisions)
-            self._span = Span.of(self.devices[d] for d in used)
+            self._span = Span.of(self.devices[d] for d in self.used_devices())
         return self._span
 
-    def remember(self, feeds: dict[str, Any], times: list[NodeTime], wall_ms: float,
-                 node_times: bool = True) -> None:
-        """Feed measured node times (``node_times``), and busy power where energy was
-        measured, to the history: real devices only (a simulated device's wall clock is the
-        host's), after the first run (it compiles), for the first runs only (enough for a
-        median), and when the inputs have the shapes planned for."""
+    def used_devices(self) -> list[str]:
+        return list(dict.fromkeys(d.device for d in self.decisions))
+
+    def remember(self, feeds: dict[str, Any], times: list[NodeTime]) -> None:
+        """Feed measured node times to the history: real devices only (a simulated
+        device's wall clock is the host's), after the first run (it compiles), for the
+        first runs only (enough for a median), and when the inputs have the shapes planned
+        for."""
         planned = {v.name: tensor_info(self.graph, v.name) for v in self.graph.inputs}
         if any(info is None or tuple(np.shape(feeds[name])) != info.shape
                for name, info in planned.items()):
             return
         for node, device, ms, shared in self.node_times(times):
-            if node_times and not device.simulated:
+            if not device.simulated:
                 key, work = self.history_entry(node, device)
                 self.history.record(key, node.op_type, device, work, ms, shared)
-        for energy in self.last_energy:
-            self.remember_power(energy, times, wall_ms)
         self.history.save()
 
     def history_entry(self, node: Node, device: Device) -> tuple[str, Work]:
@@ -268,26 +276,34 @@ class Plan:
                 node_key(node, self.graph, device, work), work)
         return found
 
-    def remember_power(self, energy: Energy, times: list[NodeTime], wall_ms: float) -> None:
-        """Busy watts of the devices one counter measured: its joules less their modeled
-        idle draw while they waited, over the time they computed (nodes run one at a time),
-        summed over runs until they computed ``LEARN_BUSY_MS``. A key names one piece of
-        silicon, so its first device's idle power is the silicon's."""
-        if not energy.learn:
+    def learning_power(self) -> bool:
+        """Whether this run is in the window that learns the devices' busy power (opened
+        on the first recorded run, read once at each end)."""
+        if self.history is None or self._window is False or not 0 < self.runs <= LEARN_RUNS:
+            return False
+        if self._window is None:
+            self._window = Window.open(self.devices[d] for d in self.used_devices()) or False
+        return bool(self._window)
+
+    def learn_power(self, times: list[NodeTime]) -> None:
+        """Busy time into the window; once it holds ``LEARN_BUSY_MS`` of computing over
+        ``LEARN_WALL_MS``, each counter's busy watts into the history (not below idle: that
+        is noise, not a busy draw). A key names one piece of silicon, so its first device's
+        idle power is the silicon's. Gives up after ``LEARN_RUNS`` runs."""
+        for t in times:
+            self._window.add(t.device, t.ms)
+        idle = {name: device.profile.idle_w for name, device in self.devices.items()}
+        found = self._window.watts(idle, LEARN_BUSY_MS, LEARN_WALL_MS)
+        if found is None:
+            if self.runs >= LEARN_RUNS:
+                self._window = False
             return
-        busy = sum(t.ms for t in times if t.device in energy.devices)
-        device = self.devices[energy.devices[0]]
-        idle_mj = device.profile.idle_w * max(wall_ms - busy, 0.0)
-        sums = self._pending.setdefault(energy.source, [0.0, 0.0])
-        sums[0] += energy.joules * 1e3 - idle_mj
-        sums[1] += busy
-        if sums[1] < LEARN_BUSY_MS:
-            return
-        watts = sums[0] / sums[1]  # mJ / ms
-        del self._pending[energy.source]
-        if watts > device.profile.idle_w:  # below idle is noise, not a busy draw
-            for name in energy.devices:
-                self.history.record_power(self.devices[name], watts)
+        self._window = False
+        for names, watts in found:
+            if watts > self.devices[names[0]].profile.idle_w:
+                for name in names:
+                    self.history.record_power(self.devices[name], watts)
+        self.history.save()
 
     def node_times(self, times: list[NodeTime]) -> Iterator[tuple[Node, Device, float, bool]]:
         """(node, device, ms, shared) per node run; a subgraph's time is shared among its

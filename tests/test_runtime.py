@@ -140,7 +140,7 @@ def test_untimed_runs_replay_one_recording_where_the_device_records(monkeypatch)
     for x in (X, X * 0.5, X[::-1].copy()):
         np.testing.assert_allclose(plan.run({"x": x})["d"], plain.run({"x": x})["d"],
                                    rtol=1e-6)
-        assert plan.last_run == []  # replayed: no node ran on its own
+        assert [t.node for t in plan.last_run] == ["replay:cpu:0"]  # not node by node
     assert recorded == ["cpu:0"]
     plan.profile = True  # timed runs go node by node, so their nodes are measured
     plan.run({"x": X})
@@ -158,3 +158,22 @@ def test_a_run_that_cannot_be_recorded_goes_node_by_node_for_good(monkeypatch):
         np.testing.assert_allclose(plan.run({"x": X})["d"], WANT, rtol=1e-6)
         assert len(plan.last_run) == 4
     assert asked == [1]
+
+
+def test_recorded_runs_replay_too_and_share_the_replays_time_among_its_nodes(monkeypatch,
+                                                                            tmp_path):
+    from hetero.cost import History
+
+    cpu = hetero.device("cpu")
+    monkeypatch.setattr(type(cpu.impl), "capture", lambda self, device, work: work)
+    monkeypatch.setattr(type(cpu.impl), "write",
+                        lambda self, device, buffer, host: np.copyto(buffer, host))
+    history = History(tmp_path / "history.json")
+    plan = hetero.compile(chain_model(), devices=[cpu], history=history)
+    for _ in range(3):
+        np.testing.assert_allclose(plan.run({"x": X})["d"], WANT, rtol=1e-6)
+    entries = History(tmp_path / "history.json")._entries.values()
+    ops = sorted(e["op"] for e in entries)
+    assert ops == sorted(n.op_type for n in plan.graph.nodes)
+    assert all(e["shared"] and len(e["ms"]) == 2 for e in entries)  # runs 1 and 2
+    assert "replay:cpu:0: relu, square, minus, atan" in plan.report()
