@@ -304,7 +304,7 @@ def energy(seconds: float = 4.0) -> dict:
         plan = hetero.compile(model, devices=[gpu], strict=True, history=history)
         before = plan.estimate
         learning_runs = 0
-        while history.power(gpu) is None and learning_runs < 600:
+        while history.power(gpu) is None and learning_runs < 3000:
             plan.run({"x": x})
             learning_runs += 1
         runs, start_j, start = 0, meter.read_j(), time.perf_counter()
@@ -376,6 +376,32 @@ def light_model(name: str, gpu: hetero.Device) -> dict:
             "tiers": sorted({d.tier for d in plan.decisions})}
 
 
+def diverge(name: str = "squeezenet") -> dict:
+    """Where a light model (its own weights, as ONNX's backend suite runs it) first differs
+    between cuda:0 and cpu:0: every node's outputs made graph outputs, compared in order."""
+    import onnx
+    from test_models import LIGHT
+
+    proto = onnx.shape_inference.infer_shapes(onnx.load(str(LIGHT / f"light_{name}.onnx")))
+    known = {v.name: v for v in proto.graph.value_info}
+    wanted = [o for node in proto.graph.node for o in node.output if o in known]
+    proto.graph.output.extend(known[o] for o in wanted)
+    model = hetero.load(proto)
+    gpu = hetero.compile(model, devices=[hetero.device("cuda")], strict=True)
+    cpu = hetero.compile(model, devices=[hetero.device("cpu")], strict=True)
+    (data,) = gpu.graph.inputs
+    x = {data.name: np.random.default_rng(1).standard_normal(data.shape).astype(np.float32)}
+    got, want = gpu.run(x), cpu.run(x)
+    ops = {o: node.op_type for node in proto.graph.node for o in node.output}
+    for value in [*wanted, *(o.name for o in proto.graph.output)]:
+        a, b = np.asarray(got[value], np.float64), np.asarray(want[value], np.float64)
+        if a.shape != b.shape or not np.allclose(a, b, rtol=1e-4, atol=1e-6, equal_nan=True):
+            return {"first_differs": value, "op": ops.get(value), "shapes": [a.shape, b.shape],
+                    "cuda_sample": a.ravel()[:6].tolist(), "cpu_sample": b.ravel()[:6].tolist(),
+                    "tiers": {d.node: d.tier for d in gpu.decisions if d.node in ops.values()}}
+    return {"all_equal": len(wanted)}
+
+
 def conformance() -> dict:
     from hetero.testing.conformance import run_suite
 
@@ -404,8 +430,17 @@ def suite() -> dict:
                   for variant in ("_cpu", "_cuda")}
     reasons = collections.Counter(tb.strip().splitlines()[-1][:100] for tb in broken.values())
     return {"passed": len(ran) - len(broken), "cases": len(ran), "by_variant": by_variant,
-            "wrong_outputs": [str(case).split()[0] for case, _ in result.failures],
+            "wrong_outputs": {str(case).split()[0]: mismatch(tb)
+                              for case, tb in result.failures},
             "top_reasons": reasons.most_common(10)}
+
+
+def mismatch(traceback_text: str) -> str:
+    """The lines of an assertion that say how far off the output was."""
+    lines = [line.strip() for line in traceback_text.splitlines()]
+    return " | ".join(line for line in lines
+                      if line.startswith(("Mismatched", "Max absolute", "Max relative",
+                                          "AssertionError", "Not equal")))[:600]
 
 
 # -- driver -----------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ timeout "${TIMED_S:-170}" python3 benchmarks/cuda_gpu.py --parts "$TIMED" --out 
     --name timed >"$OUT/timed.log" 2>&1
 tail -c 3000 "$OUT/timed.log"
 CHECK_S=${CHECK_S:-150}
+[ "$CHECK_S" = 0 ] && exit 0  # the timed parts only
 timeout "$CHECK_S" python3 benchmarks/cuda_gpu.py --parts conformance --out "$OUT" \
     --name conformance >"$OUT/conformance.log" 2>&1 &
 timeout "$CHECK_S" python3 benchmarks/cuda_gpu.py --parts suite --out "$OUT" \

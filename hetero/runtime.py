@@ -140,12 +140,14 @@ def dispatches(plan: Plan) -> list[Dispatch | None]:
 
 
 #: one power sample from a window of runs, read at its two ends, once the devices computed
-#: LEARN_BUSY_MS in it and LEARN_WALL_MS have passed: counters update every ~1 ms (RAPL) to
-#: tens of ms (NVML), and a GPU computes ResNet-50 in ~2 ms. The window closes unfinished
-#: after LEARN_RUNS runs; runs read no counter of their own unless profiled.
+#: LEARN_BUSY_MS in it and LEARN_WALL_MS have passed: RAPL moves every ~1 ms, but an H200's
+#: NVML counter moved every 100 ms in steps of ~13 J (2026-12-04), so a window of 1 s errs
+#: by a step at most (~10%, half that on average) where a 2 ms ResNet-50 run saw nothing.
+#: The window closes unfinished after LEARN_RUNS runs (a plan that barely computes; a
+#: replayed ResNet-50 takes ~420 runs); runs read no counter of their own unless profiled.
 LEARN_BUSY_MS = 100.0
-LEARN_WALL_MS = 500.0
-LEARN_RUNS = 16 * SAMPLES_KEPT
+LEARN_WALL_MS = 1000.0
+LEARN_RUNS = 100_000
 
 
 @dataclass

@@ -142,4 +142,4 @@ def test_untimed_runs_replay_a_cuda_graph_with_fresh_inputs(gpu):
         x = rng.standard_normal((2, 8, 16, 16)).astype(np.float32)
         np.testing.assert_allclose(plan.run({"x0": x})["y"], plain.run({"x0": x})["y"],
                                    rtol=1e-5, atol=1e-5)
-    assert plan._replay and plan.last_run == []  # replayed, not node by node
+    assert plan._replay and [t.node for t in plan.last_run] == [f"replay:{gpu.id}"]

@@ -1050,7 +1050,9 @@ def test_float16_stores_round_like_numpy_on_every_edge(registry, device):
         want = x.astype(np.float16)
     np.testing.assert_array_equal(host(y), want)
     np.testing.assert_array_equal(host(z), want.astype(np.float32))
-    wrong = np.flatnonzero(np.signbit(host(z)) != np.signbit(want))
+    # signed zeros keep their sign; a NaN's sign is unspecified (IEEE 754-2019 6.3), and a
+    # GPU's conversion gives its canonical NaN where NumPy keeps the input's sign
+    wrong = np.flatnonzero((np.signbit(host(z)) != np.signbit(want)) & ~np.isnan(want))
     assert not wrong.size, (f"{wrong.size} signs differ, e.g. float32 {x[wrong[:6]]!r} "
                             f"stored {host(y)[wrong[:6]]!r}, NumPy {want[wrong[:6]]!r}")
 
