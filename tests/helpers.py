@@ -22,3 +22,18 @@ def device(id: str, kind: str = "cpu", backend: str | None = None, profile_name:
     return Device(id=id, name=f"test {id}", backend=backend, kind=kind, arch="test",
                   memory_bytes=2**30, profile=profile(profile_name, kind),
                   impl=impl or HostMemoryBackend())
+
+
+class TickClock:
+    """A device clock (``Backend.node_clock``) stand-in: each mark is a tick, and a node
+    between two marks lasts 2.5 ms per tick."""
+
+    def __init__(self):
+        self.ticks = 0
+
+    def mark(self):
+        self.ticks += 1
+        return self.ticks
+
+    def elapsed_ms(self, start, end):
+        return (end - start) * 2.5

@@ -10,6 +10,7 @@ import numpy as np
 import onnx
 import onnxruntime
 import pytest
+from helpers import TickClock
 from onnx import helper, numpy_helper
 from test_models import LIGHT, randomised
 
@@ -214,25 +215,11 @@ def test_cuda_array_interface_names_the_stream_the_data_is_ready_on(sim_gpu, mon
     assert described == {"shape": (2, 3), "version": 3, "data": (64, False), "stream": 77}
 
 
-class FakeClock:
-    """CUDA events stand-in: each mark is a tick; a node lasts 2.5 ms per tick."""
-
-    def __init__(self):
-        self.ticks = 0
-
-    def mark(self):
-        self.ticks += 1
-        return self.ticks
-
-    def elapsed_ms(self, start, end):
-        return (end - start) * 2.5
-
-
 def test_asynchronous_nodes_are_timed_by_the_device_clock_on_recorded_runs(gpu, monkeypatch,
                                                                            tmp_path):
     from test_runtime import chain_model
 
-    clock = FakeClock()
+    clock = TickClock()
     monkeypatch.setattr(type(gpu.impl), "node_clock", lambda self, device: clock)
     plan = hetero.compile(chain_model(), devices=[gpu], strict=True,
                           history=hetero.cost.History(tmp_path / "history.json"))

@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from helpers import TickClock
 from hetero.backends.cpu import rapl
 from hetero.backends.cuda import nvml_meter
 from test_runtime import WANT, X, chain_model
@@ -222,20 +223,6 @@ def test_a_failing_counter_is_left_out_and_the_run_goes_on(monkeypatch, tmp_path
     plan = hetero.compile(chain_model(), devices=[cpu], history=History(tmp_path / "h.json"))
     np.testing.assert_allclose(plan.run({"x": X})["d"], WANT, rtol=1e-6)
     assert plan.last_energy == []
-
-
-class TickClock:
-    """A device clock whose every node lasts 2.5 ms (``mark`` counts ticks)."""
-
-    def __init__(self):
-        self.ticks = 0
-
-    def mark(self):
-        self.ticks += 1
-        return self.ticks
-
-    def elapsed_ms(self, start, end):
-        return (end - start) * 2.5
 
 
 def test_counters_are_read_at_the_ends_of_one_window_and_on_profiled_runs(tmp_path,
