@@ -45,6 +45,7 @@ def last_run(plan: Plan, times: dict[str, Any], step: str, device_id: str) -> st
     return f"{times[step].ms:.3f} ms{where}{clock_note(times[step])}{host_clock(plan, device_id)}"
 
 
+REPLAYED = "(replay)"  # the op type of a replayed run's one time (hetero.replay)
 CLOCKS = {"host": "measured: wall clock", "device": "measured: device timer (CUDA events)",
           "submitted": "measured: host time to submit it (the device runs it asynchronously; "
                        "plan.profile = True times it on the device)"}
@@ -74,6 +75,10 @@ def summary(plan: Plan) -> list[str]:
     for unit, members in plan.units.items():
         lines.append(f"{unit}: {', '.join(members)} on {where[members[0]]}, compiled as one "
                      "unit")
+    for t in plan.last_run:
+        if t.op_type == REPLAYED:
+            lines.append(f"last run replayed its recording on {t.device} as one launch: "
+                         f"{t.ms:.3f} ms{clock_note(t)}")
     for energy in plan.last_energy:
         lines.append(f"last run energy on {' + '.join(energy.devices)}: {energy.joules:.4g} J "
                      f"({energy.source})")

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from hetero.device import Device
+from hetero.planview import REPLAYED
 
 log = logging.getLogger("hetero.replay")
 HOST = "host"
@@ -35,8 +36,8 @@ class Replay:
 
     @property
     def name(self) -> str:
-        """What its time is reported under (``plan.last_run``); the plan shares that time
-        among ``nodes`` by their modeled times, as a subgraph's."""
+        """What its time is reported under (``plan.last_run``); the history shares that
+        time among ``nodes`` by their modeled times, as a subgraph's."""
         return f"replay:{self.device.id}"
 
     def matches(self, feeds: dict[str, Any]) -> bool:
@@ -61,7 +62,7 @@ class Replay:
         last = clock.mark() if first is not None else None
         outputs = {name: self.read(self.env[key], self.device.id)
                    for name, key in self.outputs.items()}
-        took = NodeTime(self.name, "(replay)", self.device.id, "native", elapsed,
+        took = NodeTime(self.name, REPLAYED, self.device.id, "native", elapsed,
                         (start - began) * 1e3, "host" if clock is None else "submitted",
                         None if first is None else (clock, first, last))
         return outputs, [took]

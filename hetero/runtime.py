@@ -170,8 +170,8 @@ class Plan:
     #: counters on every run, not only on the runs the calibration history records: exact
     #: per-node times and ``last_energy``, a few µs more per node and up to ms per counter
     profile: bool = False
-    #: replay the untimed runs as one recorded launch (a CUDA graph) where every node runs
-    #: natively on one device that records (``hetero.replay``); False: node by node always
+    #: replay runs as one recorded launch (a CUDA graph) where every node runs on one
+    #: device that records them (``hetero.replay``); False: node by node always
     graphs: bool = True
     _replay: Replay | bool | None = field(default=None, init=False, repr=False)
     _span: Span | None = field(default=None, init=False, repr=False)
@@ -239,8 +239,6 @@ class Plan:
             return None
         if self._replay is None:
             self._replay = record(self, feeds) or False
-            if self._replay:
-                self.units[self._replay.name] = self._replay.nodes
         return self._replay if self._replay and self._replay.matches(feeds) else None
 
     def energy_span(self) -> Span:
@@ -308,12 +306,16 @@ class Plan:
         self.history.save()
 
     def node_times(self, times: list[NodeTime]) -> Iterator[tuple[Node, Device, float, bool]]:
-        """(node, device, ms, shared) per node run; a subgraph's time is shared among its
-        members in proportion to their modeled times (TVM runs them as one program)."""
+        """(node, device, ms, shared) per node run; a subgraph's or a replay's time is shared
+        among its members in proportion to their modeled times (TVM runs them as one
+        program, a CUDA graph replays them as one launch)."""
         nodes = {n.name: n for n in self.graph.nodes}
         modeled = {d.node: d.ms for d in self.decisions}
+        together = dict(self.units)  # what ran as one piece: subgraphs, a replay
+        if self._replay:
+            together[self._replay.name] = self._replay.nodes
         for t in times:
-            members = self.units.get(t.node) or ([t.node] if t.node in nodes else [])
+            members = together.get(t.node) or ([t.node] if t.node in nodes else [])
             weights = [max(modeled.get(m, 0.0), 0.0) for m in members]
             total = sum(weights)
             for name, weight in zip(members, weights, strict=True):
