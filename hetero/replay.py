@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 
 from hetero.device import Device
-from hetero.planview import REPLAYED
 
 log = logging.getLogger("hetero.replay")
 HOST = "host"
@@ -44,28 +43,24 @@ class Replay:
         return all((np.shape(feeds[name]), np.asarray(feeds[name]).dtype) == shape
                    for name, shape in self.shapes.items())
 
-    def run(self, feeds: dict[str, Any], began: float, timed: bool
-            ) -> tuple[dict[str, np.ndarray], list[Any]]:
+    def run(self, feeds: dict[str, Any], timed: bool
+            ) -> tuple[dict[str, np.ndarray], float, float, tuple | None]:
         """Inputs written in, the recording replayed (between the device clock's marks when
-        ``timed``), outputs read back; (outputs, [its NodeTime])."""
-        from hetero.runtime import NodeTime
-
+        ``timed``), outputs read back: (outputs, when the launch began (perf_counter), the
+        host's ms to launch it, (clock, start mark, end mark) or None)."""
         impl = self.device.impl
         for (name, _), buffer in self.inputs.items():
             impl.write(self.device, buffer, np.asarray(feeds[name]))
         self.env.update(self.inputs)  # a stand-in replay that re-runs the nodes reads them
-        clock = impl.node_clock(self.device)
-        first = clock.mark() if timed and clock is not None else None
+        clock = impl.node_clock(self.device) if timed else None
+        first = clock.mark() if clock is not None else None
         start = time.perf_counter()
         self.launch()
         elapsed = (time.perf_counter() - start) * 1e3
-        last = clock.mark() if first is not None else None
+        marks = None if clock is None else (clock, first, clock.mark())
         outputs = {name: self.read(self.env[key], self.device.id)
                    for name, key in self.outputs.items()}
-        took = NodeTime(self.name, REPLAYED, self.device.id, "native", elapsed,
-                        (start - began) * 1e3, "host" if clock is None else "submitted",
-                        None if first is None else (clock, first, last))
-        return outputs, [took]
+        return outputs, start, elapsed, marks
 
 
 def parts(plan: Any) -> tuple[list[Any], list[Any], list[Any], Device] | None:

@@ -32,6 +32,7 @@ from hetero.device import Device, one_per_silicon
 from hetero.energy import Energy, Span, Window
 from hetero.errors import ModelError, UnsupportedOp
 from hetero.graph.ir import Graph, Node
+from hetero.planview import REPLAYED
 from hetero.queue import Work
 from hetero.replay import Replay, record
 from hetero.schedule import Decision, place
@@ -204,7 +205,7 @@ class Plan:
         began = time.perf_counter()
         meters.start()
         if replay is not None:
-            outputs, times = replay.run(checked, began, timed)
+            outputs, times = self.run_replay(replay, checked, began, timed)
         else:
             outputs, times = self.run_steps(checked, began, timed)
         self.last_run, self.last_energy = times, meters.stop()
@@ -230,6 +231,16 @@ class Plan:
             else:
                 times.append(call.run(env, began, timed))
         return {out.name: env[out.name, HOST] for out in self.graph.outputs}, times
+
+    def run_replay(self, replay: Replay, feeds: dict[str, Any], began: float, timed: bool
+                   ) -> tuple[dict[str, np.ndarray], list[NodeTime]]:
+        """The recording replayed: one time for the whole launch, on the device's clock
+        when ``timed`` (the history shares it among the replay's nodes)."""
+        outputs, start, ms, marks = replay.run(feeds, timed)
+        asynchronous = replay.device.impl.node_clock(replay.device) is not None
+        return outputs, [NodeTime(replay.name, REPLAYED, replay.device.id, "native", ms,
+                                  (start - began) * 1e3,
+                                  "submitted" if asynchronous else "host", marks)]
 
     def replay_for(self, feeds: dict[str, Any]) -> Replay | None:
         """The recording this run replays (made on the first ask, after the run that warms
