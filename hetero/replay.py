@@ -1,7 +1,7 @@
 """A plan's run replayed as one recorded launch (a CUDA graph). Where every node of a plan
-runs on one device that can record its work (``Backend.capture``), the untimed
-runs copy the inputs into the recorded input buffers, replay, and copy the outputs back:
-no per-node host work, which on a GPU at batch 1 costs more than the GPU's own time (ONNX
+runs on one device that can record its work (``Backend.capture``), the runs after the first
+copy the inputs into the recorded input buffers, replay, and copy the outputs back: no
+per-node host work, which on a GPU at batch 1 costs as much as the GPU's own time (ONNX
 Runtime's CUDA graphs and torch's CUDAGraph do the same). Runs the history records replay
 too, timed as one piece whose time the history shares among the nodes (as a subgraph's);
 ``plan.profile`` runs node by node, each node timed."""
@@ -19,7 +19,7 @@ import numpy as np
 from hetero.device import Device
 
 log = logging.getLogger("hetero.replay")
-HOST = "host"
+HOST = "host"  # the runtime's name for the caller's side (it imports this module)
 
 
 @dataclass
