@@ -112,19 +112,22 @@ class Window:
     def add(self, device: str, ms: float) -> None:
         self.busy[device] = self.busy.get(device, 0.0) + ms
 
+    def computed(self, devices: list[str]) -> float:
+        """Busy ms of the devices one counter measures, summed."""
+        return sum(self.busy.get(d, 0.0) for d in devices)
+
     def watts(self, idle_w: dict[str, float], min_busy_ms: float, min_wall_ms: float
               ) -> list[tuple[list[str], float]] | None:
         """None until ``min_wall_ms`` have passed and some counter's devices computed for
         ``min_busy_ms``; then (devices, busy watts) per such counter whose joules are their
         own: joules less their idle draw while they waited, over the time they computed."""
         wall = (time.perf_counter() - self.began) * 1e3
-        busy = {key: sum(self.busy.get(d, 0.0) for d in ids)
-                for key, (ids, _) in self.span.meters.items()}
-        if wall < min_wall_ms or max(busy.values()) < min_busy_ms:
+        counted = [self.computed(ids) for ids, _ in self.span.meters.values()]
+        if wall < min_wall_ms or max(counted) < min_busy_ms:
             return None
         found = []
         for energy in self.span.stop():
-            computed = sum(self.busy.get(d, 0.0) for d in energy.devices)
+            computed = self.computed(energy.devices)
             if energy.learn and computed >= min_busy_ms:
                 idle_mj = idle_w[energy.devices[0]] * max(wall - computed, 0.0)
                 found.append((energy.devices, (energy.joules * 1e3 - idle_mj) / computed))

@@ -32,6 +32,7 @@ class Replay:
     shapes: dict[str, tuple[tuple[int, ...], np.dtype]]  # the feeds it was recorded at
     read: Callable[[Any, str], np.ndarray]  # (buffer, device id) -> host copy
     nodes: list[str]  # what it runs, in order
+    clock: Any = None  # the device's timer (``Backend.node_clock``), where it has one
 
     @property
     def name(self) -> str:
@@ -52,7 +53,7 @@ class Replay:
         for (name, _), buffer in self.inputs.items():
             impl.write(self.device, buffer, np.asarray(feeds[name]))
         self.env.update(self.inputs)  # a stand-in replay that re-runs the nodes reads them
-        clock = impl.node_clock(self.device) if timed else None
+        clock = self.clock if timed else None
         first = clock.mark() if clock is not None else None
         start = time.perf_counter()
         self.launch()
@@ -120,4 +121,4 @@ def record(plan: Any, feeds: dict[str, Any]) -> Replay | None:
     outputs = {step.value: (step.value, step.source) for step in copies_out}
     return Replay(device, launch, env, inputs, outputs, shapes,
                   lambda buffer, where: plan.transfer(buffer, where, HOST),
-                  [call.step.node.name for call in calls])
+                  [call.step.node.name for call in calls], device.impl.node_clock(device))

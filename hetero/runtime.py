@@ -237,10 +237,9 @@ class Plan:
         """The recording replayed: one time for the whole launch, on the device's clock
         when ``timed`` (the history shares it among the replay's nodes)."""
         outputs, start, ms, marks = replay.run(feeds, timed)
-        asynchronous = replay.device.impl.node_clock(replay.device) is not None
         return outputs, [NodeTime(replay.name, REPLAYED, replay.device.id, "native", ms,
                                   (start - began) * 1e3,
-                                  "submitted" if asynchronous else "host", marks)]
+                                  "host" if replay.clock is None else "submitted", marks)]
 
     def replay_for(self, feeds: dict[str, Any]) -> Replay | None:
         """The recording this run replays (made on the first ask, after the run that warms

@@ -109,12 +109,8 @@ def gpu_profile(name: str, arch: str, sms: int, memory: int, simulated: bool,
         peak_gflops={"float32": round(sms * lanes * 2 * clock, 1)},
         mem_bandwidth_gbs=round(bandwidth, 1), active_w=max(active_w, idle_w), idle_w=idle_w,
         launch_overhead_us=5.0, unified_memory=integrated, memory_bytes=memory,
-        source=source_of(simulated), sources=sources)
-
-
-def source_of(simulated: bool) -> str:
-    return "modeled (numba CUDA simulator: computes on the host CPU)" if simulated \
-        else "modeled"
+        source="modeled (numba CUDA simulator: computes on the host CPU)" if simulated
+        else "modeled", sources=sources)
 
 
 def host_link(integrated: bool, generation: int | None) -> LinkProfile:

@@ -44,6 +44,16 @@ def exact_float32() -> None:
         torch.backends.cudnn.allow_tf32 = False
 
 
+def host_tensor(host: np.ndarray) -> Any:
+    """``host`` as a CPU tensor sharing its memory, to copy from: a read-only array is only
+    read, so torch's warning about writing to it does not apply."""
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.from_numpy(np.ascontiguousarray(host))
+
+
 class Memory:
     """One device's allocator, copies and stream (``torch_device``: "cuda:N", or "cpu" when
     simulated)."""
@@ -75,11 +85,7 @@ class Memory:
 
     def from_host(self, host: np.ndarray) -> Any:
         """A device tensor holding a copy of ``host`` (NumPy keeps ownership of ``host``)."""
-        import torch
-
-        with warnings.catch_warnings():  # a read-only array: only read, into the copy
-            warnings.simplefilter("ignore", UserWarning)
-            source = torch.from_numpy(np.ascontiguousarray(host))
+        source = host_tensor(host)
         with self.ordered():
             return source.to(self.torch_device, copy=True)
 
@@ -91,11 +97,7 @@ class Memory:
 
     def write(self, tensor: Any, host: np.ndarray) -> None:
         """``host`` copied into ``tensor``, on the stream."""
-        import torch
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            source = torch.from_numpy(np.ascontiguousarray(host)).reshape(tensor.shape)
+        source = host_tensor(host).reshape(tensor.shape)
         with self.ordered():
             tensor.copy_(source)
 
