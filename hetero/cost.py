@@ -21,7 +21,7 @@ import numpy as np
 
 from hetero.cache import cache_dir, content_key, read_json, write_json
 from hetero.device import Device
-from hetero.kernels.base import TensorInfo, itemsize, numel
+from hetero.graph.ir import TensorInfo, itemsize, numel
 from hetero.queue import Work
 
 #: com.hetero fused ops cost what the op they extend costs (the fused tail is elementwise)

@@ -7,11 +7,9 @@ conformance suite runs. Families (the unary elementwise ops, say) build several 
 
 from __future__ import annotations
 
-import functools
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
@@ -19,16 +17,12 @@ import hetero
 from hetero.array import Array, empty
 from hetero.device import Device
 from hetero.errors import UnsupportedOp
+from hetero.graph.ir import TensorInfo, itemsize, numel
 from hetero.kernel.launch import Kernel
 from hetero.queue import Work
 
 FLOATS = ("float32", "float64", "float16")
 NUMBERS = ("float32", "float64", "float16", "int32", "int64")
-
-
-class TensorInfo(NamedTuple):
-    shape: tuple[int, ...]
-    dtype: str
 
 
 @dataclass(frozen=True)
@@ -87,16 +81,6 @@ def register(*ops: Op) -> None:
 
 def info(x: Array | np.ndarray) -> TensorInfo:
     return TensorInfo(tuple(x.shape), np.dtype(x.dtype).name)
-
-
-def numel(shape: Sequence[int]) -> int:
-    return int(math.prod(shape))
-
-
-@functools.cache
-def itemsize(dtype: str) -> int:
-    """Cached: the cost model asks it of every value, for every device, many times."""
-    return np.dtype(dtype).itemsize
 
 
 def io_bytes(inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo]) -> float:

@@ -6,14 +6,35 @@ Built from a validated ``Model``. Initializers become NumPy constants; a node ke
 
 from __future__ import annotations
 
+import functools
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from hetero.errors import ModelError
 
 Shape = tuple[int | str | None, ...]
+
+
+class TensorInfo(NamedTuple):
+    """A value's concrete shape and dtype name: what the op library's shape inference and
+    cost formulas read, and what the cost model sizes values by."""
+
+    shape: tuple[int, ...]
+    dtype: str
+
+
+def numel(shape: Iterable[int]) -> int:
+    return int(math.prod(shape))
+
+
+@functools.cache
+def itemsize(dtype: str) -> int:
+    """Cached: the cost model asks it of every value, for every device, many times."""
+    return np.dtype(dtype).itemsize
 
 
 @dataclass
