@@ -61,10 +61,11 @@ from hetero.kernel.language import (
     sqrt,
     tanh,
 )
+from hetero.plan.objective import PlanEstimate
+from hetero.plan.pipeline import compile, evaluate  # noqa: A004 - hetero.compile is public
 from hetero.queue import Event, Queue, Work
-from hetero.runtime import Plan, compile  # noqa: A004 - hetero.compile is the public name
+from hetero.runtime import Plan
 from hetero.selector import Selector
-from hetero.timeline import PlanEstimate, evaluate
 
 __version__ = "0.1.0"
 

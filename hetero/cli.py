@@ -12,8 +12,8 @@ from typing import Any
 
 import hetero
 from hetero.device import Device, DeviceProfile, one_per_silicon
-from hetero.schedule import STRATEGIES
-from hetero.timeline import OBJECTIVES
+from hetero.plan.objective import OBJECTIVES
+from hetero.plan.place import STRATEGIES
 
 
 def human_bytes(n: int) -> str:

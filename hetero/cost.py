@@ -12,17 +12,18 @@ it was measured or modeled.
 from __future__ import annotations
 
 import functools
-import threading
-from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hetero.cache import cache_dir, content_key, read_json, write_json
+from hetero.cache import content_key
 from hetero.device import Device
 from hetero.graph.ir import TensorInfo, itemsize, numel
 from hetero.queue import Work
+
+if TYPE_CHECKING:
+    from hetero.history import History
 
 #: com.hetero fused ops cost what the op they extend costs (the fused tail is elementwise)
 FUSED_BASE = {"FusedConv": "Conv", "FusedGemm": "Gemm",
@@ -30,8 +31,6 @@ FUSED_BASE = {"FusedConv": "Conv", "FusedGemm": "Gemm",
 #: quantised ops cost what their float op costs, on the data and weight inputs they share
 QUANTISED = {"QLinearConv": ("Conv", (0, 3, 8)), "QLinearMatMul": ("MatMul", (0, 3)),
              "ConvInteger": ("Conv", (0, 1)), "MatMulInteger": ("MatMul", (0, 1))}
-SAMPLES_KEPT = 16  # measured times kept per key: enough for a median, bounded on disk
-MIN_FIT_POINTS = 3  # distinct sizes of one (op, device) before a regression is trusted
 
 
 @dataclass(frozen=True)
@@ -119,91 +118,6 @@ def node_key(node: Any, graph: Any, device: Device, work: Work) -> str:
     """A node's history key on a device: its op, its input shapes and dtype, the device."""
     shapes = [list(t.shape) if t else None for t in (tensor_info(graph, n) for n in node.inputs)]
     return history_key(node.op_type, shapes, work.dtype, device)
-
-
-def profile_key(device: Device) -> str:
-    """What measurements are kept per: the backend and the device model, not the index."""
-    return f"{device.backend}/{device.profile.name}"
-
-
-def calibrated(device: Device, history: History) -> Device:
-    """The device as the planner should see it: its busy power as its energy counter
-    measured it (median of runs), where the history has it; else as given."""
-    found = history.power(device)
-    if found is None:
-        return device
-    watts, runs = found
-    watts = max(watts, device.profile.idle_w)  # busy never draws less than idle
-    source = (f"measured: median of {runs} run{'s' * (runs != 1)}' energy counter over busy "
-              "time (idle power as modeled)")
-    profile = replace(device.profile, active_w=round(watts, 3),
-                      sources={**device.profile.sources, "active_w": source})
-    return replace(device, profile=profile)
-
-
-class History:
-    """Measured node times on disk (JSON, ``$HETERO_CACHE_DIR/history.json``): samples per
-    (op, shapes, dtype, device profile), and the sizes needed to fit unseen shapes."""
-
-    def __init__(self, path: Path | None = None):
-        self.path = path or cache_dir() / "history.json"
-        self._lock = threading.Lock()
-        stored = read_json(self.path) or {}
-        self._entries: dict[str, dict[str, Any]] = stored.get("entries", {})
-        self._power: dict[str, list[float]] = stored.get("power", {})  # busy watts per model
-
-    def record(self, key: str, op: str, device: Device, work: Work, ms: float,
-               shared: bool = False) -> None:
-        """One sample; ``shared``: the node's share of a subgraph's measured time."""
-        with self._lock:
-            entry = self._entries.setdefault(key, {
-                "op": op, "device": profile_key(device),
-                "flops": work.flops, "bytes": work.bytes, "ms": []})
-            entry["ms"] = [*entry["ms"], float(ms)][-SAMPLES_KEPT:]
-            entry["shared"] = entry.get("shared", False) or shared  # any sample a share
-
-    def record_power(self, device: Device, watts: float) -> None:
-        """One run's busy power on this device model, from its energy counter."""
-        with self._lock:
-            samples = self._power.setdefault(profile_key(device), [])
-            self._power[profile_key(device)] = [*samples, float(watts)][-SAMPLES_KEPT:]
-
-    def power(self, device: Device) -> tuple[float, int] | None:
-        """(median busy watts, runs) measured on this device model, or None."""
-        samples = self._power.get(profile_key(device))
-        return (float(np.median(samples)), len(samples)) if samples else None
-
-    def save(self) -> None:
-        with self._lock:
-            write_json(self.path, {"format": 1, "entries": self._entries,
-                                   "power": self._power})
-
-    def exact(self, key: str) -> Estimate | None:
-        entry = self._entries.get(key)
-        if not entry or not entry["ms"]:
-            return None
-        runs = len(entry["ms"])
-        what = "its share (by modeled time) of its subgraph's time, " \
-            if entry.get("shared") else ""
-        return Estimate(float(np.median(entry["ms"])),
-                        f"measured: {what}median of {runs} run{'s' * (runs != 1)} of this "
-                        f"op, shape and device")
-
-    def fitted(self, op: str, device: Device, work: Work) -> Estimate | None:
-        """ms = a + b * flops + c * bytes over this op's measured sizes on this device model
-        (non-negative terms); None until ``MIN_FIT_POINTS`` distinct sizes exist."""
-        name = profile_key(device)
-        points = [(e["flops"], e["bytes"], float(np.median(e["ms"])))
-                  for e in self._entries.values() if e["op"] == op and e["device"] == name
-                  and e["ms"]]
-        if len({(f, b) for f, b, _ in points}) < MIN_FIT_POINTS:
-            return None
-        a = np.array([[1.0, f, b] for f, b, _ in points])
-        y = np.array([ms for _, _, ms in points])
-        coef = np.clip(np.linalg.lstsq(a, y, rcond=None)[0], 0.0, None)
-        ms = float(coef @ [1.0, work.flops, work.bytes])
-        return Estimate(ms, f"modeled: regression over {len(points)} measured sizes of {op} on "
-                            f"{name}")
 
 
 class CostModel:

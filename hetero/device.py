@@ -17,6 +17,8 @@ KINDS = ("cpu", "gpu", "npu", "fpga", "accelerator")
 #: ``info["silicon"]`` of every device that computes on the host's own cores (cpu:0, an
 #: OpenCL CPU device, TVM's llvm target): one piece of hardware seen by several backends
 HOST_CPU = "host-cpu"
+#: where a plan's feeds come from and its outputs return: the caller's memory
+HOST = "host"
 
 
 @dataclass(frozen=True)

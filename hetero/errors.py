@@ -40,7 +40,7 @@ class PlanInfeasible(HeteroError):
 
     ``constraint`` names it ("max_latency_ms", "max_energy_mj" or "memory"), ``limit`` is its
     value, ``best`` the best figure reachable on that constraint alone, and ``closest`` the
-    placement found that comes nearest to meeting every constraint (a ``hetero.search.Found``).
+    placement found that comes nearest to meeting every constraint (a ``hetero.plan.score.Found``).
     """
 
     def __init__(self, message: str, constraint: str = "", limit: float | None = None,

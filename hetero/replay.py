@@ -16,10 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from hetero.device import Device
+from hetero.device import HOST, Device
 
 log = logging.getLogger("hetero.replay")
-HOST = "host"  # the runtime's name for the caller's side (it imports this module)
 
 
 @dataclass

@@ -1,46 +1,35 @@
 """Runs a placed graph: node steps on their devices, explicit transfers between memory
 domains, intermediates freed as soon as their last reader has run.
 
-``hetero.compile`` builds a ``Plan`` (placement from ``hetero.schedule``); ``plan.run``
-executes it and records where and how long each node ran (measured, wall clock), which also
-feeds the cost model's history (``hetero.cost.History``) for the devices that are real.
+``hetero.compile`` builds a ``Plan`` (the pipeline in ``hetero.plan``); ``plan.run``
+executes it and records where and how long each node ran (measured), which
+``hetero.history.Feedback`` feeds to the cost model's history for the devices that are real.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hetero import planview
 from hetero.backend import Clock
-from hetero.cost import (
-    SAMPLES_KEPT,
-    CostModel,
-    History,
-    calibrated,
-    node_key,
-    node_work,
-    tensor_info,
-)
-from hetero.device import Device, one_per_silicon
-from hetero.energy import Energy, Span, Window
-from hetero.errors import ModelError, UnsupportedOp
+from hetero.device import HOST, Device
+from hetero.energy import Energy, Span
+from hetero.errors import ModelError
 from hetero.graph.ir import Graph, Node
-from hetero.planview import REPLAYED
-from hetero.queue import Work
+from hetero.history import Feedback, History
+from hetero.plan import view
 from hetero.replay import Replay, record
-from hetero.schedule import Decision, place
-from hetero.search import Found, Goal
-from hetero.subgraphs import Unit, units
-from hetero.timeline import PlanEstimate
 
-HOST = "host"  # where the caller's inputs and the returned outputs live
+if TYPE_CHECKING:
+    from hetero.plan.objective import PlanEstimate
+    from hetero.plan.pipeline import Pipeline, Request
+    from hetero.plan.place import Decision
+    from hetero.plan.score import Found
 
 
 @dataclass
@@ -140,17 +129,6 @@ def dispatches(plan: Plan) -> list[Dispatch | None]:
     return calls
 
 
-#: one power sample from a window of runs, read at its two ends, once the devices computed
-#: LEARN_BUSY_MS in it and LEARN_WALL_MS have passed: RAPL moves every ~1 ms, but an H200's
-#: NVML counter moved every 100 ms in steps of ~13 J (2026-12-04), so a window of 1 s errs
-#: by a step at most (~10%, half that on average) where a 2 ms ResNet-50 run saw nothing.
-#: The window closes unfinished after LEARN_RUNS runs (a plan that barely computes; a
-#: replayed ResNet-50 takes ~420 runs); runs read no counter of their own unless profiled.
-LEARN_BUSY_MS = 100.0
-LEARN_WALL_MS = 1000.0
-LEARN_RUNS = 100_000
-
-
 @dataclass
 class Plan:
     graph: Graph
@@ -176,9 +154,9 @@ class Plan:
     graphs: bool = True
     _replay: Replay | bool | None = field(default=None, init=False, repr=False)
     _span: Span | None = field(default=None, init=False, repr=False)
-    _window: Window | bool | None = field(default=None, init=False, repr=False)
-    _entries: dict[tuple[str, str], tuple[str, Work]] = field(default_factory=dict, init=False,
-                                                             repr=False)
+    pipeline: Pipeline | None = field(default=None, repr=False)  # the stages it came from
+    request: Request | None = None  # what it was compiled for: goal, pins, strategy
+    _feedback: Feedback | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.calls = dispatches(self)
@@ -197,8 +175,9 @@ class Plan:
     def run(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
         """Run the graph on ``feeds`` ({input name: array}); {output name: NumPy array}."""
         checked = self.check_feeds(feeds)
-        recording = self.history is not None and 0 < self.runs <= SAMPLES_KEPT
-        learning = self.learning_power()
+        feedback = self.feedback()
+        recording = feedback is not None and feedback.recording(self.runs)
+        learning = feedback is not None and feedback.learning(self.runs)
         timed = self.profile or recording or learning
         replay = self.replay_for(checked)  # recorded before the clocks start
         meters = self.energy_span() if self.profile else Span()  # a read can cost ms (NVML)
@@ -212,9 +191,9 @@ class Plan:
         read_clocks(times)
         self.runs += 1
         if recording:
-            self.remember(feeds, times)
+            feedback.remember(feeds, times, self.together())
         if learning:
-            self.learn_power(times)
+            feedback.learn_power(times, self.runs)
         return outputs
 
     def run_steps(self, feeds: dict[str, Any], began: float, timed: bool
@@ -237,7 +216,7 @@ class Plan:
         """The recording replayed: one time for the whole launch, on the device's clock
         when ``timed`` (the history shares it among the replay's nodes)."""
         outputs, start, ms, marks = replay.run(feeds, timed)
-        return outputs, [NodeTime(replay.name, REPLAYED, replay.device.id, "native", ms,
+        return outputs, [NodeTime(replay.name, view.REPLAYED, replay.device.id, "native", ms,
                                   (start - began) * 1e3,
                                   "host" if replay.clock is None else "submitted", marks)]
 
@@ -260,77 +239,33 @@ class Plan:
     def used_devices(self) -> list[str]:
         return list(dict.fromkeys(d.device for d in self.decisions))
 
-    def remember(self, feeds: dict[str, Any], times: list[NodeTime]) -> None:
-        """Feed measured node times to the history: real devices only (a simulated
-        device's wall clock is the host's), after the first run (it compiles), for the
-        first runs only (enough for a median), and when the inputs have the shapes planned
-        for."""
-        planned = {v.name: tensor_info(self.graph, v.name) for v in self.graph.inputs}
-        if any(info is None or tuple(np.shape(feeds[name])) != info.shape
-               for name, info in planned.items()):
-            return
-        for node, device, ms, shared in self.node_times(times):
-            if not device.simulated:
-                key, work = self.history_entry(node, device)
-                self.history.record(key, node.op_type, device, work, ms, shared)
-        self.history.save()
+    def feedback(self) -> Feedback | None:
+        """What the runs teach ``history`` (none when it is None)."""
+        if self.history is None:
+            return None
+        if self._feedback is None or self._feedback.history is not self.history:
+            self._feedback = Feedback(self.history, self.graph, self.devices,
+                                      {d.node: d.ms for d in self.decisions},
+                                      self.used_devices())
+        return self._feedback
 
-    def history_entry(self, node: Node, device: Device) -> tuple[str, Work]:
-        """A node's history key and work, worked out once per plan: runs are recorded at
-        the planned shapes only, so neither changes (hashing the key each run cost ~25 µs
-        a node)."""
-        found = self._entries.get((node.name, device.id))
-        if found is None:
-            work = node_work(node, self.graph)
-            found = self._entries[node.name, device.id] = (
-                node_key(node, self.graph, device, work), work)
-        return found
-
-    def learning_power(self) -> bool:
-        """Whether this run is in the window that learns the devices' busy power (opened
-        on the first recorded run, read once at each end)."""
-        if self.history is None or self._window is False or not 0 < self.runs <= LEARN_RUNS:
-            return False
-        if self._window is None:
-            self._window = Window.open(self.devices[d] for d in self.used_devices()) or False
-        return bool(self._window)
-
-    def learn_power(self, times: list[NodeTime]) -> None:
-        """Busy time into the window; once it holds ``LEARN_BUSY_MS`` of computing over
-        ``LEARN_WALL_MS``, each counter's busy watts into the history (not below idle: that
-        is noise, not a busy draw). A key names one piece of silicon, so its first device's
-        idle power is the silicon's. Gives up after ``LEARN_RUNS`` runs."""
-        for t in times:
-            self._window.add(t.device, t.ms)
-        idle = {name: device.profile.idle_w for name, device in self.devices.items()}
-        found = self._window.watts(idle, LEARN_BUSY_MS, LEARN_WALL_MS)
-        if found is None:
-            if self.runs >= LEARN_RUNS:
-                self._window = False
-            return
-        self._window = False
-        for names, watts in found:
-            if watts > self.devices[names[0]].profile.idle_w:
-                for name in names:
-                    self.history.record_power(self.devices[name], watts)
-        self.history.save()
-
-    def node_times(self, times: list[NodeTime]) -> Iterator[tuple[Node, Device, float, bool]]:
-        """(node, device, ms, shared) per node run; a subgraph's or a replay's time is shared
-        among its members in proportion to their modeled times (TVM runs them as one
-        program, a CUDA graph replays them as one launch)."""
-        nodes = {n.name: n for n in self.graph.nodes}
-        modeled = {d.node: d.ms for d in self.decisions}
-        together = dict(self.units)  # what ran as one piece: subgraphs, a replay
+    def together(self) -> dict[str, list[str]]:
+        """What ran as one piece, by the name its time is under: subgraphs, a replay."""
+        together = dict(self.units)
         if self._replay:
             together[self._replay.name] = self._replay.nodes
-        for t in times:
-            members = together.get(t.node) or ([t.node] if t.node in nodes else [])
-            weights = [max(modeled.get(m, 0.0), 0.0) for m in members]
-            total = sum(weights)
-            for name, weight in zip(members, weights, strict=True):
-                share = weight / total if total > 0 else 1 / len(members)
-                yield nodes[name], self.devices[t.device], t.ms * share, len(members) > 1
+        return together
+
+    # -- re-planning (hetero.plan.pipeline) ------------------------------------------------------
+    def replan(self, devices: list[Device]) -> Plan:
+        """This model on another set of devices, from the stages already computed: the
+        optimised graph, the capability and cost rows of devices seen before, and the steps
+        prepared on devices that stay (those of devices that left are released). The
+        placement is searched by the heuristics, from this plan's placement, in
+        milliseconds; ``hetero.compile`` proves optimality where it can."""
+        if self.pipeline is None:
+            raise ModelError("this plan was not made by hetero.compile; compile it again")
+        return self.pipeline.replan(self, list(devices))
 
     def transfer(self, value: Any, source: str, target: str) -> Any:
         if not hasattr(value, "dtype"):
@@ -355,24 +290,24 @@ class Plan:
                              + (f"missing {', '.join(missing)}" if missing else ""))
         return {name: checked_feed(value, wanted[name]) for name, value in feeds.items()}
 
-    # -- reporting (hetero.planview) -----------------------------------------------------------
+    # -- reporting (hetero.plan.view) -----------------------------------------------------------
     def report(self) -> str:
         """One line per node: where it runs, on which tier, its estimate, its last measured
         run and why (fallbacks marked); then the estimate and the baselines."""
-        return planview.report(self)
+        return view.report(self)
 
     def to_json(self) -> str:
         """Placement, estimate (with provenance and energy parts), baselines, devices,
         decisions, spans and the last run, as JSON."""
-        return json.dumps(planview.as_dict(self), indent=2)
+        return json.dumps(view.as_dict(self), indent=2)
 
     def save_trace(self, path: str | Path) -> Path:
         """Chrome trace JSON (opens in Perfetto): the estimated timeline and the last run."""
-        return planview.save_trace(self, path)
+        return view.save_trace(self, path)
 
     def plot(self, path: str | Path) -> Path:
         """The estimated timeline per device and the energy breakdown (needs matplotlib)."""
-        return planview.plot(self, path)
+        return view.plot(self, path)
 
 
 def checked_feed(value: Any, want: Any) -> Any:
@@ -392,100 +327,3 @@ def checked_feed(value: Any, want: Any) -> Any:
             raise ModelError(f"input {want.name!r} has shape {array.shape}; the model declares "
                              f"{tuple(d if d else '?' for d in want.shape)}")
     return array
-
-
-def compile(model: Any, devices: list[Device] | None = None, objective: str = "energy",
-            max_latency_ms: float | None = None, placement: dict[str, str] | None = None,
-            strict: bool = False, passes: Sequence[str] | None = None,
-            max_energy_mj: float | None = None, strategy: str = "search",
-            history: History | None = None) -> Plan:
-    """Place ``model``'s nodes on ``devices`` (default: every device, one per piece of
-    hardware: cpu:0 rather than also TVM's or OpenCL's view of the same cores) and prepare
-    each node.
-
-    Placement minimises ``objective`` ("energy", "latency" or "edp") within the caps and
-    each device's memory (``hetero.schedule``); ``placement`` pins nodes, and a pin a device
-    cannot honour falls back (recorded) unless ``strict``. ``strategy`` "single-device" or
-    "priority" gives a baseline instead of the search. ``history`` (default: the one in
-    ``$HETERO_CACHE_DIR``) supplies measured times and receives the plan's runs.
-
-    ``passes`` names the graph passes to run (default: all of ``hetero.graph.passes``;
-    ``()`` for none). Pins name nodes as the model does; pinning a node that a pass removed
-    or merged into another is refused with the reason.
-    """
-    import hetero
-    from hetero.graph.passes import optimise
-
-    goal = Goal(objective, max_latency_ms, max_energy_mj)  # a bad objective fails first
-
-    original = model.graph() if hasattr(model, "graph") else model
-    graph = optimise(original, passes)
-    gone = set(placement or {}) & {n.name for n in original.nodes} - {n.name for n in graph.nodes}
-    if gone:
-        raise UnsupportedOp(f"placement pins {', '.join(sorted(gone))}, which the graph passes "
-                            "removed or merged into a neighbour; pin that node, or compile "
-                            "with passes=() to keep every node")
-    chosen = list(devices) if devices is not None else one_per_silicon(hetero.devices())
-    by_id = {d.id: d for d in chosen}
-    history = history if history is not None else History()
-    planning = [calibrated(d, history) for d in chosen]  # busy power as measured, if it was
-    placed = place(graph, planning, placement, strict, goal, CostModel(history), strategy)
-    placed.chosen.estimate.objective = objective
-    for base in placed.baselines:
-        base.estimate.objective = objective
-    plan_units = units(graph, placed.decisions, by_id)
-    prepared, resident = prepare(graph, plan_units, by_id)
-    return Plan(graph, by_id, placed.decisions, steps(graph, plan_units), prepared, resident,
-                placed.chosen, placed.baselines, history,
-                units={u.node.name: [m.name for m in u.members] for u in plan_units if u.members},
-                planned={d.id: d for d in planning})
-
-
-def prepare(graph: Graph, plan_units: list[Unit], by_id: dict[str, Device]
-            ) -> tuple[dict[str, Any], dict[tuple[str, str], Any]]:
-    """Each step built once (a node's evaluator or kernel, a subgraph's compiled program),
-    and the weights its device reads moved there once."""
-    prepared, resident = {}, {}
-    for unit in plan_units:
-        node, device = unit.node, by_id[unit.decision.device]
-        if unit.members:  # weights travel inside the compiled unit
-            prepared[node.name] = device.impl.prepare_subgraph(
-                device, unit.members, graph, node.inputs, node.outputs)
-            continue
-        prepared[node.name] = device.impl.prepare_node(device, node, graph)
-        for name in [*node.inputs, *node.outer]:
-            if name in graph.constants and (name, device.id) not in resident:
-                value = graph.constants[name]  # a folded sequence stays a host list
-                resident[name, device.id] = device.impl.from_host(device, value) \
-                    if isinstance(value, np.ndarray) else value
-    for out in graph.outputs:
-        if out.name in graph.constants:
-            resident[out.name, HOST] = graph.constants[out.name]
-    return prepared, resident
-
-
-def steps(graph: Graph, plan_units: list[Unit]) -> list[Step]:
-    """Node runs in graph order, each preceded by the transfers that bring its inputs; then
-    the transfers that bring the outputs back to the caller."""
-    # where each value is, first holder first: copies come from where it was made, as in
-    # the timeline (a dict, so the choice does not depend on hashing)
-    where: dict[str, dict[str, None]] = {v.name: {HOST: None} for v in graph.inputs}
-    out: list[Step] = []
-    for unit in plan_units:
-        node, decision = unit.node, unit.decision
-        for name in dict.fromkeys(n for n in [*node.inputs, *node.outer] if n):
-            if name in graph.constants:
-                continue  # resident since compile
-            held = where.setdefault(name, {})
-            if decision.device not in held:
-                out.append(Step("transfer", decision.device, value=name, source=next(iter(held))))
-                held[decision.device] = None
-        out.append(Step("run", decision.device, node=node, tier=decision.tier))
-        for name in node.outputs:
-            if name:
-                where[name] = {decision.device: None}
-    for value in graph.outputs:
-        held = where.get(value.name, {})
-        if value.name not in graph.constants and HOST not in held:
-            out.append(Step("transfer", HOST, value=value.name, source=next(iter(held))))
-    return out

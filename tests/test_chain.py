@@ -10,8 +10,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import hetero
-from hetero.chain import best_chain, chain_order
-from hetero.timeline import simulate
+from hetero.plan.chain import best_chain, chain_order
+from hetero.plan.timeline import simulate
 
 pytestmark = pytest.mark.usefixtures("registry")
 

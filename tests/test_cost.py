@@ -7,16 +7,11 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import hetero
-from hetero.cost import (
-    CostModel,
-    History,
-    can_run,
-    energy_mj,
-    history_key,
-    node_work,
-    tensor_info,
-)
-from hetero.timeline import evaluate, simulate
+from hetero import evaluate
+from hetero.cost import CostModel, energy_mj, history_key, node_work, tensor_info
+from hetero.history import History
+from hetero.plan.capability import cell
+from hetero.plan.timeline import simulate
 
 pytestmark = pytest.mark.usefixtures("registry")  # simulated devices attach to a fresh one
 
@@ -215,5 +210,5 @@ def test_evaluate_scores_any_placement_and_refuses_incomplete_ones():
 def test_a_device_without_the_nodes_dtype_cannot_run_it():
     graph = conv_graph()
     fpga = hetero.sim.attach("alveo-u280")  # its profile lists int8 only
-    assert not can_run(graph.nodes[0], graph, fpga)
-    assert can_run(graph.nodes[0], graph, hetero.sim.attach("a100"))
+    assert not cell(graph.nodes[0], graph, fpga).runs
+    assert cell(graph.nodes[0], graph, hetero.sim.attach("a100")).runs

@@ -222,7 +222,7 @@ def test_asynchronous_nodes_are_timed_by_the_device_clock_on_recorded_runs(gpu, 
     clock = TickClock()
     monkeypatch.setattr(type(gpu.impl), "node_clock", lambda self, device: clock)
     plan = hetero.compile(chain_model(), devices=[gpu], strict=True,
-                          history=hetero.cost.History(tmp_path / "history.json"))
+                          history=hetero.history.History(tmp_path / "history.json"))
     x = np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4)
     plan.run({"x": x})  # the first run compiles: not recorded, only submission timed
     first = {t.timing for t in plan.last_run if t.device == gpu.id}

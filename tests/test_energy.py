@@ -15,8 +15,8 @@ from hetero.backends.cuda import nvml_meter
 from test_runtime import WANT, X, chain_model
 
 import hetero
-from hetero.cost import History, calibrated
 from hetero.energy import Meter, Span
+from hetero.history import History, calibrated
 
 pytestmark = pytest.mark.usefixtures("registry")
 
@@ -155,7 +155,7 @@ def test_the_jetson_input_rail_is_integrated_into_joules(tmp_path):
 
 
 def test_measured_energy_teaches_the_planner_each_devices_busy_power(tmp_path, monkeypatch):
-    from hetero import runtime
+    from hetero import history as runtime
 
     monkeypatch.setattr(runtime, "LEARN_BUSY_MS", 0.0)  # the chain model computes for µs
     monkeypatch.setattr(runtime, "LEARN_WALL_MS", 0.0)  # the window closes after one run
@@ -190,7 +190,7 @@ def test_measured_energy_teaches_the_planner_each_devices_busy_power(tmp_path, m
 
 
 def test_no_power_is_learned_from_a_whole_board_rail_or_below_idle(tmp_path, monkeypatch):
-    from hetero import runtime
+    from hetero import history as runtime
 
     monkeypatch.setattr(runtime, "LEARN_BUSY_MS", 0.0)
     monkeypatch.setattr(runtime, "LEARN_WALL_MS", 0.0)
@@ -230,7 +230,7 @@ def test_counters_are_read_at_the_ends_of_one_window_and_on_profiled_runs(tmp_pa
     """Reading NVML took 3.4 ms on an H200 (twice per run doubled ResNet-50's time): a
     plan reads the counters once when it starts learning power and once when the window
     holds enough computing, and on every profiled run; no other run reads them."""
-    from hetero import runtime
+    from hetero import history as runtime
 
     monkeypatch.setattr(runtime, "LEARN_BUSY_MS", 40.0)  # 2.5 ms x 4 nodes: 4 runs' worth
     monkeypatch.setattr(runtime, "LEARN_WALL_MS", 0.0)
@@ -256,7 +256,7 @@ def test_counters_are_read_at_the_ends_of_one_window_and_on_profiled_runs(tmp_pa
 
 
 def test_a_window_that_never_fills_gives_up_without_a_sample(tmp_path, monkeypatch):
-    from hetero import runtime
+    from hetero import history as runtime
 
     monkeypatch.setattr(runtime, "LEARN_WALL_MS", 1e9)
     monkeypatch.setattr(runtime, "LEARN_RUNS", 3)
@@ -268,4 +268,4 @@ def test_a_window_that_never_fills_gives_up_without_a_sample(tmp_path, monkeypat
     plan = hetero.compile(chain_model(), devices=[cpu], history=history)
     for _ in range(6):
         plan.run({"x": X})
-    assert len(reads) == 1 and history.power(cpu) is None and plan._window is False
+    assert len(reads) == 1 and history.power(cpu) is None and plan.feedback().window is False

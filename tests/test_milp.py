@@ -13,11 +13,13 @@ from test_search import everywhere, random_dag
 
 import hetero
 from hetero.errors import UnsupportedOp
-from hetero.search import Goal, Scorer, best_placement, exhaustive
-from hetero.timeline import simulate
+from hetero.plan.heuristics import best_placement, exhaustive
+from hetero.plan.objective import Goal
+from hetero.plan.score import Scorer
+from hetero.plan.timeline import simulate
 
 pytest.importorskip("scipy")
-from hetero.milp import solve  # noqa: E402 - after the skip: the MILP needs scipy
+from hetero.plan.milp import solve  # noqa: E402 - after the skip: the MILP needs scipy
 
 pytestmark = pytest.mark.usefixtures("registry")
 

@@ -162,7 +162,7 @@ def test_a_run_that_cannot_be_recorded_goes_node_by_node_for_good(monkeypatch):
 
 def test_recorded_runs_replay_too_and_share_the_replays_time_among_its_nodes(monkeypatch,
                                                                             tmp_path):
-    from hetero.cost import History
+    from hetero.history import History
 
     cpu = hetero.device("cpu")
     monkeypatch.setattr(type(cpu.impl), "capture", lambda self, device, work: work)

@@ -13,11 +13,13 @@ from test_cost import branches_graph
 from test_search import everywhere, random_dag
 
 import hetero
-from hetero.chain import best_chain
-from hetero.cost import History
 from hetero.errors import PlanInfeasible
-from hetero.search import Goal, Scorer, exhaustive
-from hetero.timeline import simulate
+from hetero.history import History
+from hetero.plan.chain import best_chain
+from hetero.plan.heuristics import exhaustive
+from hetero.plan.objective import Goal
+from hetero.plan.score import Scorer
+from hetero.plan.timeline import simulate
 
 pytestmark = pytest.mark.usefixtures("registry")
 
@@ -56,13 +58,13 @@ def test_a_small_dag_gets_the_exhaustive_optimum_and_beats_the_baselines(seed, o
 
 
 def test_without_scipy_small_dags_are_searched_exhaustively(tmp_path, monkeypatch):
-    import hetero.milp
+    import hetero.plan.milp
     from hetero.errors import UnsupportedOp
 
     def missing():
         raise UnsupportedOp("no scipy")
 
-    monkeypatch.setattr(hetero.milp, "scipy_milp", missing)
+    monkeypatch.setattr(hetero.plan.milp, "scipy_milp", missing)
     graph, devices = random_dag(2, 6), edge_devices("pcie4")  # not a chain
     plan = plan_for(graph, devices, tmp_path)
     best = exhaustive(Scorer(graph, devices, Goal("energy")), everywhere(graph, devices))

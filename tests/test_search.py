@@ -10,10 +10,8 @@ from test_chain import edge_devices, random_chain
 from test_cost import branches_graph
 
 import hetero
-from hetero.chain import best_chain
-from hetero.search import (
-    Goal,
-    Scorer,
+from hetero.plan.chain import best_chain
+from hetero.plan.heuristics import (
     best_placement,
     best_single_device,
     exhaustive,
@@ -21,6 +19,8 @@ from hetero.search import (
     local_search,
     priority_greedy,
 )
+from hetero.plan.objective import Goal
+from hetero.plan.score import Scorer
 
 pytestmark = pytest.mark.usefixtures("registry")
 SHAPE = [1, 16, 32, 32]

@@ -12,9 +12,11 @@ from test_chain import edge_devices
 from test_search import random_dag
 
 import hetero
-from hetero.cost import nbytes, tensor_info
-from hetero.search import Goal, Scorer, hopeless, list_schedule, local_search, moves
-from hetero.timeline import Layout, Replay, Timeline, simulate, value_bytes
+from hetero.cost import nbytes, tensor_info, value_bytes
+from hetero.plan.heuristics import hopeless, list_schedule, local_search, moves
+from hetero.plan.objective import Goal
+from hetero.plan.score import Scorer
+from hetero.plan.timeline import Layout, Replay, Timeline, simulate
 
 pytestmark = pytest.mark.usefixtures("registry")
 FIGURES = ("latency_ms", "energy_mj", "transfer_bytes", "busy_ms", "memory_over")

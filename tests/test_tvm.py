@@ -17,8 +17,8 @@ from test_models import LIGHT, randomised
 from test_runtime import WANT, X, chain_model
 
 import hetero
-from hetero.cost import History
 from hetero.device import HOST_CPU, silicon
+from hetero.history import History
 from hetero.testing.conformance import select_devices
 
 pytest.importorskip("tvm")

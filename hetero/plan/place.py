@@ -2,7 +2,7 @@
 
 Pins win; every other node goes where the whole job costs least under the objective (energy,
 latency or energy-delay product) within the latency, energy and memory caps, as
-``hetero.timeline`` plays the placement out under the cost model. Exact where the problem is
+``hetero.plan.timeline`` plays the placement out under the cost model. Exact where the problem is
 small (the chain programme, a MILP through scipy's HiGHS, exhaustive search), a heuristic
 for the rest; the two baselines,
 best single device and priority order, are always scored beside it for the report. When no
@@ -14,13 +14,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from hetero.chain import best_chain, chain_order
-from hetero.cost import CostModel, can_run
-from hetero.device import Device
 from hetero.errors import PlanInfeasible, UnsupportedOp
-from hetero.search import Found, Goal, Scorer, best_placement, best_single_device, priority_greedy
+from hetero.plan.capability import Capability
+from hetero.plan.chain import best_chain, chain_order
+from hetero.plan.costs import CostTable
+from hetero.plan.heuristics import best_placement, best_single_device, priority_greedy
+from hetero.plan.objective import Goal
+from hetero.plan.score import Found, Scorer
 
-STRATEGIES = ("search", "single-device", "priority")
+#: "search": exact where it can be proved (chain programme, MILP, exhaustive), heuristics
+#: beyond; "heuristic": the heuristics only (what ``plan.replan`` uses: milliseconds, not a
+#: proof); the two baselines
+STRATEGIES = ("search", "heuristic", "single-device", "priority")
 MILP_NODE_LIMIT = 64  # ResNet-50 (58 nodes) solves in 0.2 s; 40-node random DAGs can take 30 s
 MILP_TIME_LIMIT_S = 2.0  # a MILP not proved optimal by then is dropped for the heuristic
 
@@ -48,32 +53,24 @@ class Placed:
     baselines: list[Found]
 
 
-def place(graph: Any, devices: list[Device], pins: dict[str, str] | None, strict: bool,
-          goal: Goal | None = None, model: CostModel | None = None,
-          strategy: str = "search") -> Placed:
-    """Place every node (UnsupportedOp where no device can run one, PlanInfeasible where no
-    placement meets the caps)."""
+def place(graph: Any, capability: Capability, costs: CostTable, pins: dict[str, str] | None,
+          strict: bool, goal: Goal | None = None, strategy: str = "search",
+          start: dict[str, str] | None = None) -> Placed:
+    """Stage 4 of the pipeline: every node placed (UnsupportedOp where no device can run
+    one, PlanInfeasible where no placement meets the caps); ``start``: a placement the
+    heuristics start from (a re-plan's previous one)."""
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}")
     goal = goal or Goal()
-    by_id = {d.id: d for d in devices}
-    score = Scorer(graph, by_id, goal, model or CostModel())
-    tiers = {n.name: {d.id: tier_on(n, graph, d, score.model) for d in devices}
-             for n in graph.nodes}
-    candidates, notes = allowed(graph, tiers, checked_pins(graph, pins), strict)
-    chosen, baselines = choose(score, candidates, strategy)
+    score = Scorer(graph, costs.devices, goal, costs)
+    candidates, notes = allowed(graph, capability, checked_pins(graph, pins), strict)
+    chosen, baselines = choose(score, candidates, strategy, start)
     if goal.excess(chosen.estimate) > 0:
-        rescued = rescue(score, candidates) if strategy == "search" else None
+        rescued = rescue(score, candidates) if strategy in ("search", "heuristic") else None
         if rescued is None:
             raise infeasible(score, candidates, chosen, strategy)
         chosen = rescued
-    return Placed(explain(score, chosen, tiers, candidates, notes), chosen, baselines)
-
-
-def tier_on(node: Any, graph: Any, device: Device, model: CostModel) -> str | None:
-    """The tier the device runs the node on, None if it cannot (the cost model's view too)."""
-    runs = can_run(node, graph, device, model.work(node, graph))
-    return device.impl.node_tier(device, node, graph) if runs else None
+    return Placed(explain(score, chosen, capability, candidates, notes), chosen, baselines)
 
 
 def checked_pins(graph: Any, pins: dict[str, str] | None) -> dict[str, str]:
@@ -87,34 +84,33 @@ def checked_pins(graph: Any, pins: dict[str, str] | None) -> dict[str, str]:
     return pins
 
 
-def allowed(graph: Any, tiers: dict[str, dict[str, str | None]], pins: dict[str, str],
-            strict: bool) -> tuple[dict[str, list[str]], dict[str, str]]:
+def allowed(graph: Any, capability: Capability, pins: dict[str, str], strict: bool
+            ) -> tuple[dict[str, list[str]], dict[str, str]]:
     """The devices each node may go to, and a note per node a pin decided or failed to."""
     candidates, notes = {}, {}
     for node in graph.nodes:
-        able = [d for d, tier in tiers[node.name].items() if tier is not None]
+        able = capability.able(node.name)
         pin = pins.get(node.name)
         if pin is not None and pin in able:
             candidates[node.name], notes[node.name] = [pin], "pinned by the caller"
             continue
         if pin is not None:
-            why = "is not among the devices given" if pin not in tiers[node.name] else \
+            why = "is not among the devices given" if pin not in capability.rows else \
                 f"cannot run {node.op_type}"
+            detail = f": {capability.rows[pin][node.name].reason}" if pin in capability.rows \
+                else ""
             if strict:
                 raise UnsupportedOp(f"{node.label} is pinned to {pin}, which {why} "
-                                    "(strict=True)")
+                                    f"(strict=True){detail}")
             notes[node.name] = f"FALLBACK: pinned to {pin}, which {why}"
         if not able:
-            raise UnsupportedOp(
-                f"{node.label}: no device given can run {node.domain or 'ai.onnx'}."
-                f"{node.op_type} at opset {graph.opsets.get(node.domain)} (tried "
-                f"{', '.join(tiers[node.name]) or 'no devices'}); `hetero ops` lists op support")
+            raise UnsupportedOp(capability.refusal(node.name))
         candidates[node.name] = able
     return candidates, notes
 
 
-def choose(score: Scorer, candidates: dict[str, list[str]], strategy: str
-           ) -> tuple[Found, list[Found]]:
+def choose(score: Scorer, candidates: dict[str, list[str]], strategy: str,
+           start: dict[str, str] | None = None) -> tuple[Found, list[Found]]:
     """The placement the strategy picks, and the baselines it is compared with."""
     baselines = [f for f in (best_single_device(score, candidates),
                              priority_greedy(score, candidates)) if f is not None]
@@ -128,10 +124,10 @@ def choose(score: Scorer, candidates: dict[str, list[str]], strategy: str
     exact = chain_search(score, candidates)
     if exact is not None:
         return exact, baselines
-    solved = milp_search(score, candidates)
+    solved = milp_search(score, candidates) if strategy == "search" else None
     if solved is not None:
         return solved, baselines
-    return best_placement(score, candidates)[0], baselines
+    return best_placement(score, candidates, start)[0], baselines
 
 
 def milp_search(score: Scorer, candidates: dict[str, list[str]]) -> Found | None:
@@ -140,7 +136,7 @@ def milp_search(score: Scorer, candidates: dict[str, list[str]]) -> Found | None
     the caps (the heuristic then finds the closest for PlanInfeasible), or optimality is not
     proved within ``MILP_TIME_LIMIT_S`` (a best-so-far would make plans depend on the
     machine's speed; the heuristic's do not)."""
-    from hetero.milp import solve
+    from hetero.plan.milp import solve
 
     goal = score.goal
     if goal.objective == "edp" or len(score.names) > MILP_NODE_LIMIT:
@@ -237,7 +233,7 @@ def reachable(score: Scorer, candidates: dict[str, list[str]], metric: str) -> F
     return choose(alone, candidates, "search")[0]
 
 
-def explain(score: Scorer, chosen: Found, tiers: dict[str, dict[str, str | None]],
+def explain(score: Scorer, chosen: Found, capability: Capability,
             candidates: dict[str, list[str]], notes: dict[str, str]) -> list[Decision]:
     """A decision per node with its reason: a pin, the only capable device, or the search
     that chose it, with the node's time on each device it could have gone to."""
@@ -257,6 +253,6 @@ def explain(score: Scorer, chosen: Found, tiers: dict[str, dict[str, str | None]
             reason = f"{chosen.how}, {score.goal.objective}: here {took.ms:.3g} ms vs {others}"
         if note.startswith("FALLBACK"):
             reason = f"{note[len('FALLBACK: '):]}; {reason}"
-        decisions.append(Decision(node.name, device, tiers[node.name][device], reason,
+        decisions.append(Decision(node.name, device, capability.tier(node.name, device), reason,
                                   note.startswith("FALLBACK"), took.ms, took.source, options))
     return decisions

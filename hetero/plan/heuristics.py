@@ -1,4 +1,4 @@
-"""Placement searches over general graphs, every candidate scored by ``hetero.timeline``:
+"""Placement searches over general graphs, every candidate scored by ``hetero.plan.timeline``:
 the two baselines hetero is measured against, exhaustive search where the problem is small
 enough to enumerate, and a deterministic local search for the rest.
 
@@ -12,12 +12,12 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from hetero.cost import CostModel, idle_w
-from hetero.device import Device
-from hetero.timeline import Layout, PlanEstimate, Replay, Timeline, checked_objective
+from hetero.cost import idle_w
+from hetero.plan.objective import Goal, PlanEstimate
+from hetero.plan.score import Found, Scorer
+from hetero.plan.timeline import Replay, Timeline
 
 ENUMERATION_LIMIT = 20_000  # placements exhaustive search may score
 LOCAL_SEARCH_LIMIT = 300  # nodes up to which local search refines (its sweeps are quadratic)
@@ -26,74 +26,6 @@ GREEDY_KEYS: dict[str, Callable[[float, float, float], tuple[float, float]]] = {
     "energy": lambda energy, grown, end: (energy, grown),
     "latency": lambda energy, grown, end: (end, energy),
     "edp": lambda energy, grown, end: (energy * grown, grown)}
-
-
-@dataclass(frozen=True)
-class Goal:
-    """What a search minimises, and the caps a placement must keep."""
-
-    objective: str = "energy"
-    max_latency_ms: float | None = None
-    max_energy_mj: float | None = None
-
-    def __post_init__(self) -> None:
-        checked_objective(self.objective)
-        for cap in ("max_latency_ms", "max_energy_mj"):
-            value = getattr(self, cap)
-            if value is not None and not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{cap}={value!r}: a cap must be a finite number above 0 "
-                                 "(or None for no cap)")
-
-    def excess(self, estimate: PlanEstimate) -> float:
-        """How far ``estimate`` breaks the caps and the devices' memory capacities, relative
-        to each (0: keeps them all)."""
-        over = estimate.memory_over
-        if self.max_latency_ms is not None:
-            over += max(estimate.latency_ms / self.max_latency_ms - 1.0, 0.0)
-        if self.max_energy_mj is not None:
-            over += max(estimate.energy_mj / self.max_energy_mj - 1.0, 0.0)
-        return over
-
-    def rank(self, estimate: PlanEstimate) -> tuple[float, float]:
-        return self.excess(estimate), estimate.score(self.objective)
-
-
-@dataclass
-class Found:
-    placement: dict[str, str]
-    estimate: PlanEstimate
-    how: str  # which search produced it, for the plan's report
-
-
-class Scorer:
-    """Scores placements of one graph on one set of devices, remembering each it has seen."""
-
-    def __init__(self, graph: Any, devices: dict[str, Device], goal: Goal,
-                 model: CostModel | None = None):
-        self.graph, self.devices, self.goal = graph, devices, goal
-        self.model = model or CostModel()
-        self.seen: dict[tuple[str, ...], PlanEstimate] = {}
-        self.names = [n.name for n in graph.nodes]
-        self._layout: Layout | None = None
-
-    @property
-    def layout(self) -> Layout:
-        """The graph's timing data, worked out on first use (so a search's time counts it)."""
-        if self._layout is None:
-            self._layout = Layout(self.graph, self.devices, self.model)
-        return self._layout
-
-    def __call__(self, placement: dict[str, str]) -> PlanEstimate:
-        key = tuple(placement[n] for n in self.names)
-        if key not in self.seen:
-            self.seen[key] = self.layout.estimate(key)
-        return self.seen[key]
-
-    def found(self, placement: dict[str, str], how: str) -> Found:
-        return Found(dict(placement), self(placement), how)
-
-    def better(self, a: Found | None, b: Found) -> Found:
-        return b if a is None or self.goal.rank(b.estimate) < self.goal.rank(a.estimate) else a
 
 
 def best_single_device(score: Scorer, candidates: dict[str, list[str]]) -> Found | None:
@@ -152,10 +84,13 @@ def list_schedule(score: Scorer, candidates: dict[str, list[str]]) -> Found:
     return score.found(placement, "list scheduling")
 
 
-def best_placement(score: Scorer, candidates: dict[str, list[str]]) -> tuple[Found, list[Found]]:
+def best_placement(score: Scorer, candidates: dict[str, list[str]],
+                   start: dict[str, str] | None = None) -> tuple[Found, list[Found]]:
     """The placement to run and the baselines it was compared with: exhaustive search where
-    the problem is small enough, else the best of the baselines and list scheduling, refined
-    by local search on graphs of up to ``LOCAL_SEARCH_LIMIT`` nodes."""
+    the problem is small enough, else the best of the baselines, list scheduling and
+    ``start`` (a previous placement, its nodes on devices no longer allowed moved as list
+    scheduling would), refined by local search on graphs of up to ``LOCAL_SEARCH_LIMIT``
+    nodes."""
     baselines = [f for f in (best_single_device(score, candidates),
                              priority_greedy(score, candidates)) if f is not None]
     exact = exhaustive(score, candidates)
@@ -164,6 +99,10 @@ def best_placement(score: Scorer, candidates: dict[str, list[str]]) -> tuple[Fou
     best = list_schedule(score, candidates)
     for baseline in baselines:
         best = score.better(best, baseline)
+    if start is not None:
+        kept = {n: start[n] if start.get(n) in candidates[n] else best.placement[n]
+                for n in score.names}
+        best = score.better(best, score.found(kept, "the previous placement"))
     if len(score.names) <= LOCAL_SEARCH_LIMIT:
         best = local_search(score, candidates, best)
     return best, baselines
@@ -258,5 +197,5 @@ def segments(count: int, longest: int = 8) -> list[tuple[int, int]]:
     return [(i, i + n) for n in lengths for i in range(count - n + 1)]
 
 
-__all__ = ["Found", "Goal", "Scorer", "best_placement", "best_single_device", "exhaustive",
+__all__ = ["best_placement", "best_single_device", "exhaustive",
            "list_schedule", "local_search", "priority_greedy"]

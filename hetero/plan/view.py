@@ -12,8 +12,8 @@ from hetero.cost import energy_parts as device_parts
 from hetero.errors import UnsupportedOp
 
 if TYPE_CHECKING:
+    from hetero.plan.objective import PlanEstimate
     from hetero.runtime import Plan
-    from hetero.timeline import PlanEstimate
 
 
 def provenance(estimate: PlanEstimate) -> str:

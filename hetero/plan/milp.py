@@ -1,5 +1,5 @@
 """Exact placement of a DAG as a mixed-integer linear programme (scipy's HiGHS), under the
-same cost model as ``hetero.timeline.simulate``: for graphs with branches, where the chain
+same cost model as ``hetero.plan.timeline.simulate``: for graphs with branches, where the chain
 programme does not apply and exhaustive search has too many placements to enumerate.
 
 Binary x[n,d] puts node n on candidate device d; s_n is its start, C the makespan. For each
@@ -31,7 +31,8 @@ from typing import Any
 
 from hetero.cost import CostModel, idle_w, value_bytes
 from hetero.device import Device
-from hetero.timeline import checked_objective, node_reads, simulate
+from hetero.plan.objective import checked_objective
+from hetero.plan.timeline import node_reads, simulate
 
 Terms = list[tuple[int | None, float]]  # (column, coefficient); column None: a constant
 #: times are solved in units of a bound on the optimum's makespan / SPAN, energies likewise:
@@ -69,7 +70,7 @@ def solve(graph: Any, candidates: dict[str, list[str]], devices: dict[str, Devic
     if checked_objective(objective) == "edp":
         raise ValueError("objective 'edp' (energy x latency) is nonlinear, so the MILP cannot "
                          "minimise it: minimise 'energy' with a latency cap (or the reverse), "
-                         "or use hetero.chain.best_chain / hetero.search")
+                         "or use hetero.plan.chain.best_chain / hetero.plan.heuristics")
     milp, bounds, constraint = scipy_milp()
     start = time.perf_counter()
     model = model or CostModel()

@@ -11,7 +11,7 @@ from typing import Any
 
 from hetero.device import Device
 from hetero.graph.ir import Node
-from hetero.schedule import Decision
+from hetero.plan.place import Decision
 
 
 @dataclasses.dataclass

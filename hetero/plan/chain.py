@@ -6,7 +6,7 @@ transfers between them) and so is its energy: a step of ``t`` ms on device d cos
 power plus every other powered device's idle power for ``t``; a transfer step costs all idle
 powers plus the link's energy per byte. A dynamic programme over (node, device) keeping the
 Pareto front of (latency, energy) is therefore exact for energy, latency and their product,
-with or without a latency or energy cap. Same cost model as ``hetero.timeline``.
+with or without a latency or energy cap. Same cost model as ``hetero.plan.timeline``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from hetero.cost import CostModel, idle_w, value_bytes
 from hetero.device import Device
-from hetero.timeline import checked_objective
+from hetero.plan.objective import checked_objective
 
 Front = list[tuple[float, float, tuple[str, ...]]]  # (ms, mJ, devices so far)
 

@@ -14,62 +14,12 @@ from its saved state before k.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from hetero.cost import (
-    CostModel,
-    Estimate,
-    History,
-    calibrated,
-    can_run,
-    energy_mj,
-    idle_w,
-    value_bytes,
-)
+from hetero.cost import CostModel, Estimate, energy_mj, idle_w, value_bytes
 from hetero.device import Device
-
-OBJECTIVES = ("energy", "latency", "edp")
-
-
-@dataclass
-class Span:
-    """One node or transfer on the timeline (ms from the start of the run)."""
-
-    name: str
-    kind: str  # "node" or "transfer"
-    device: str  # for a transfer: "source->target"
-    start_ms: float
-    end_ms: float
-    source: str  # where the duration came from: "measured: …" / "modeled: …"
-
-
-@dataclass
-class PlanEstimate:
-    latency_ms: float
-    energy_mj: float
-    transfer_bytes: int
-    spans: list[Span] = field(default_factory=list)
-    busy_ms: dict[str, float] = field(default_factory=dict)
-    objective: str = "energy"
-    memory_bytes: dict[str, int] = field(default_factory=dict)  # needed per device
-    memory_over: float = 0.0  # how far the needs exceed capacities (sum of ratios - 1)
-
-    @property
-    def value(self) -> float:
-        """This estimate's figure under its objective."""
-        return self.score(self.objective)
-
-    def score(self, objective: str) -> float:
-        """The figure an objective minimises: mJ, ms, or mJ x ms (energy-delay product)."""
-        return {"energy": self.energy_mj, "latency": self.latency_ms,
-                "edp": self.energy_mj * self.latency_ms}[checked_objective(objective)]
-
-
-def checked_objective(name: str) -> str:
-    if name not in OBJECTIVES:
-        raise ValueError(f"objective {name!r}: choose one of {', '.join(OBJECTIVES)}")
-    return name
+from hetero.plan.objective import PlanEstimate, Span
 
 
 def overflow(needed: dict[str, int], devices: dict[str, Device]) -> float:
@@ -77,42 +27,6 @@ def overflow(needed: dict[str, int], devices: dict[str, Device]) -> float:
     it (0: everything fits); a device reporting no capacity is not limited."""
     return sum(max(needed[d] / devices[d].memory_bytes - 1.0, 0.0)
                for d in needed if devices[d].memory_bytes > 0)
-
-
-def evaluate(model: Any, placement: dict[str, str], devices: list[Device] | None = None,
-             objective: str = "energy", passes: Sequence[str] | None = None,
-             history: History | None = None) -> PlanEstimate:
-    """The estimate of any placement ({node name: device id}, every node of the graph after
-    the same passes ``hetero.compile`` runs) under the cost model the scheduler uses,
-    measured history included (``history``: default, the one ``hetero.compile`` reads)."""
-    import hetero
-    from hetero.errors import UnsupportedOp
-    from hetero.graph.passes import optimise
-
-    checked_objective(objective)
-    graph = optimise(model.graph() if hasattr(model, "graph") else model, passes)
-    by_id = {d.id: d for d in (list(devices) if devices is not None else hetero.devices())}
-    names = [n.name for n in graph.nodes]
-    problems = [f"{len(missing)} node(s) unplaced, e.g. {', '.join(missing[:5])}"
-                for missing in [[n for n in names if n not in placement]] if missing]
-    problems += [f"unknown node(s) {', '.join(extra)}"
-                 for extra in [sorted(set(placement) - set(names))] if extra]
-    problems += [f"device(s) {', '.join(bad)} not among {', '.join(by_id) or 'none'}"
-                 for bad in [sorted(set(placement.values()) - set(by_id))] if bad]
-    if problems:
-        raise UnsupportedOp("evaluate: the placement must put every node of the optimised "
-                            f"graph on a given device: {'; '.join(problems)}")
-    for node in graph.nodes:
-        device = by_id[placement[node.name]]
-        if not can_run(node, graph, device):
-            raise UnsupportedOp(f"evaluate: {node.label} is placed on {device.id}, which cannot"
-                                " run it (`hetero ops` lists op support; the device's profile "
-                                "lists the dtypes it computes in)")
-    history = history if history is not None else History()
-    by_id = {i: calibrated(d, history) for i, d in by_id.items()}  # as hetero.compile plans
-    estimate = simulate(graph, placement, by_id, CostModel(history))
-    estimate.objective = objective
-    return estimate
 
 
 def simulate(graph: Any, placement: dict[str, str], devices: dict[str, Device],
@@ -437,5 +351,4 @@ class Timeline:
         return self.layout.finish(self.run, self.layout.memory(self.placed))
 
 
-__all__ = ["OBJECTIVES", "Estimate", "Layout", "PlanEstimate", "Replay", "Span", "Timeline",
-           "evaluate", "simulate"]
+__all__ = ["Layout", "Replay", "Timeline", "simulate"]
