@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 from hetero.backends.cpu.nchwc.layout import Blocked, plain
-from hetero.backends.cpu.ops import TABLE, runs_natively
+from hetero.backends.cpu.ops.table import TABLE, runs_natively
 
 
 @dataclass

@@ -25,6 +25,7 @@ from hetero.backends.cuda.nvml import Figures, figures, nvml_meter, pcie_generat
 from hetero.backend import Backend, Clock
 from hetero.catalogue import LinkProfile
 from hetero.device import Device, DeviceProfile
+from hetero.discovery import default_registry
 from hetero.energy import Meter
 from hetero.errors import UnsupportedOp
 from hetero.hookspecs import hookimpl
@@ -116,11 +117,10 @@ def gpu_profile(name: str, arch: str, sms: int, memory: int, simulated: bool,
 def host_link(integrated: bool, generation: int | None) -> LinkProfile:
     """How data reaches the GPU from the host, for the cost model: nothing to cross on an
     integrated GPU (Tegra), else the PCIe preset of the link's generation (4 when unknown)."""
-    import hetero
-
+    links = default_registry().catalogue()[1]
     if integrated:
-        return hetero.links()["shared"]
-    return hetero.links()["pcie3" if generation is not None and generation <= 3 else "pcie4"]
+        return links["shared"]
+    return links["pcie3" if generation is not None and generation <= 3 else "pcie4"]
 
 
 def bus_id(props: Any) -> str | None:

@@ -26,6 +26,7 @@ from hetero.backends.tvm.targets import TVMTarget, covered
 from hetero.backend import HostMemoryBackend
 from hetero.cache import cached
 from hetero.device import Device
+from hetero.discovery import default_registry
 from hetero.energy import Meter
 from hetero.errors import UnsupportedOp
 from hetero.graph.reference import unfused
@@ -172,9 +173,8 @@ def accelerators() -> list[TVMTarget]:
 def accelerator_device(target: TVMTarget, host: Device) -> Device:
     """A device for the target; its profile is the one the plugin names (for planning) or,
     without one, the host's: a target built by the host's llvm says so."""
-    import hetero
-
-    profile = hetero.profiles()[target.profile] if isinstance(target.profile, str) else \
+    profiles = default_registry().catalogue()[0]
+    profile = profiles[target.profile] if isinstance(target.profile, str) else \
         target.profile or host.profile
     return Device(
         id=f"tvm:{target.name}:0", name=target.description or f"TVM target {target.name}",

@@ -14,6 +14,7 @@ import numpy as np
 
 from hetero.array import asarray
 from hetero.device import Device
+from hetero.discovery import default_registry
 from hetero.errors import DeviceNotFound, UnsupportedOp
 
 #: (rtol, atol) per dtype. float16 computes in float32 and rounds once on store.
@@ -85,11 +86,10 @@ def select_devices(selectors: Sequence[str], backends: Sequence[str], simulated:
                    ) -> list[Device]:
     """The devices named, else those of the backends named, else every device that runs
     portable kernels (simulated ones only if ``simulated``)."""
-    import hetero
-
+    registry = default_registry()
     if selectors:
-        return [hetero.device(s) for s in selectors]
-    devices = hetero.devices()
+        return [registry.device(s) for s in selectors]
+    devices = registry.devices()
     missing = set(backends) - {d.backend for d in devices}
     if missing:
         raise DeviceNotFound(f"no device of backend {', '.join(sorted(missing))} here; "
@@ -109,12 +109,11 @@ def cases_for(op, dtype: str, seed: int = 0):
 
 def check_case(op_name: str, dtype: str, case_label: str, device: str) -> Result:
     """Rerun one case (the repro line of a failure) and print what happened."""
-    import hetero
     from hetero.kernels import get
 
     op = get(op_name)
     case = next(c for c in cases_for(op, dtype) if c.label == case_label)
-    result = compare(op, case, dtype, hetero.device(device))
+    result = compare(op, case, dtype, default_registry().device(device))
     print(("PASS" if result.ok else "FAIL"), op_name, dtype, case_label, device, result.detail)
     return result
 

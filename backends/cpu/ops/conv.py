@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from hetero.backends.cpu.nchwc.conv import Depthwise, DirectConv
 from hetero.backends.cpu.nchwc.layout import Blocked, blockable, plain
-from hetero.backends.cpu.ops import native
+from hetero.backends.cpu.ops.table import native
 from hetero.backends.cpu.ops.windows import geometry, windows
 
 from hetero.backend import importable

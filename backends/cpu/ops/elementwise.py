@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 from hetero.backends.cpu.nchwc.layout import Blocked, channel_vector, plain
-from hetero.backends.cpu.ops import native
+from hetero.backends.cpu.ops.table import native
 
 
 def in_blocks(value, like: Blocked, fill: float) -> np.ndarray | None:

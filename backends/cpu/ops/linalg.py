@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from hetero.backends.cpu.nchwc.conv import DirectConv
-from hetero.backends.cpu.ops import native
+from hetero.backends.cpu.ops.table import native
 
 from hetero.backend import importable
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from hetero.backends.cpu.nchwc.layout import Blocked, channel_vector, plain
-from hetero.backends.cpu.ops import native, outputs_used
+from hetero.backends.cpu.ops.table import native, outputs_used
 
 from hetero.backend import importable
 

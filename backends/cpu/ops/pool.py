@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from hetero.backends.cpu.nchwc import pool as blocked_pool
 from hetero.backends.cpu.nchwc.layout import Blocked, plain
-from hetero.backends.cpu.ops import native, outputs_used
+from hetero.backends.cpu.ops.table import native, outputs_used
 from hetero.backends.cpu.ops.windows import geometry, reduce_windows
 
 

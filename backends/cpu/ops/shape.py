@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from hetero.backends.cpu.nchwc.layout import Blocked, permuted, plain
-from hetero.backends.cpu.ops import native
+from hetero.backends.cpu.ops.table import native
 
 
 def reshape_target(shape, wanted, attrs: dict) -> list[int]:

@@ -8,8 +8,8 @@ new rule to old models, which is why these are native.)
 from __future__ import annotations
 
 import numpy as np
-from hetero.backends.cpu.ops import native
 from hetero.backends.cpu.ops.shape import flatten_target
+from hetero.backends.cpu.ops.table import native
 
 
 def rows_of(shape, attrs: dict) -> tuple[int, int]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from hetero.backends.cpu.ops.windows import geometry, output_size
-from hetero.backends.cuda.ops import native, outputs_used, with_activation
+from hetero.backends.cuda.ops.table import native, outputs_used, with_activation
 
 CONVS = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 MAX_POOLS = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}

@@ -7,7 +7,7 @@ import functools
 
 import torch
 import torch.nn.functional as F
-from hetero.backends.cuda.ops import native
+from hetero.backends.cuda.ops.table import native
 
 UNARY = {"Relu": torch.relu, "Sigmoid": torch.sigmoid, "Tanh": torch.tanh, "Exp": torch.exp,
          "Log": torch.log, "Sqrt": torch.sqrt, "Abs": torch.abs, "Neg": torch.neg,

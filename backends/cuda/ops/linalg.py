@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from hetero.backends.cuda.ops import native, with_activation
+from hetero.backends.cuda.ops.table import native, with_activation
 
 
 @native("MatMul", floats=True)

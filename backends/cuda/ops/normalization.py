@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from hetero.backends.cpu.ops.softmax import rows_of
-from hetero.backends.cuda.ops import native, outputs_used, with_activation
+from hetero.backends.cuda.ops.table import native, outputs_used, with_activation
 
 
 def batch_norm(xs, attrs):

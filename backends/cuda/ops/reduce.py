@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 from hetero.backends.cpu.ops.shape import axes_of
-from hetero.backends.cuda.ops import native
+from hetero.backends.cuda.ops.table import native
 
 AXES_INPUT_SINCE = {"ReduceSum": 13}  # every other reduction: 18
 

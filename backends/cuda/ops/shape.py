@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from hetero.backends.cpu.ops.shape import axes_of, flatten_target, integers, reshape_target
 from hetero.backends.cuda.memory import torch_dtype
-from hetero.backends.cuda.ops import OUTPUTS, native
+from hetero.backends.cuda.ops.table import OUTPUTS, native
 
 
 @native("Reshape", since=5, host=(1,))  # older: the shape as an attribute
