@@ -3,6 +3,9 @@ on simulated devices: how close the heuristics come to the exhaustive optimum on
 DAGs small enough to enumerate, the chosen placement against both baselines on ResNet-50 and
 DenseNet-121 with four simulated devices, and planning time up to a 10,000-node graph.
 
+Also hetero.compile end to end (issue 17): with the MILP proof and with the heuristics alone,
+stage by stage, and plan.replan after a device leaves or comes back.
+
 Run: python benchmarks/scheduler.py [--objective energy] [--repeat 5]
 """
 
@@ -20,18 +23,19 @@ from test_models import LIGHT, randomised  # noqa: E402 - the seeded light model
 from test_search import random_dag  # noqa: E402 - the tests' random DAGs
 
 import hetero  # noqa: E402
-from hetero.cost import CostModel, can_run  # noqa: E402
+from hetero.cost import CostModel  # noqa: E402
 from hetero.graph.passes import optimise  # noqa: E402
-from hetero.milp import solve  # noqa: E402
-from hetero.schedule import place  # noqa: E402
-from hetero.search import (  # noqa: E402
-    Goal,
-    Scorer,
+from hetero.plan.capability import capability  # noqa: E402
+from hetero.plan.heuristics import (  # noqa: E402
     best_placement,
     exhaustive,
     list_schedule,
     local_search,
 )
+from hetero.plan.milp import solve  # noqa: E402
+from hetero.plan.objective import Goal  # noqa: E402
+from hetero.plan.pipeline import Pipeline, Request  # noqa: E402
+from hetero.plan.score import Scorer  # noqa: E402
 
 EDGE_BOX = [("jetson-xavier-nx-gpu", "shared"), ("jetson-xavier-nx-cpu", "shared"),
             ("xeon-gold-6248", "gbe"), ("a100", "5g")]
@@ -48,8 +52,9 @@ def detach(devices: dict) -> None:
 
 
 def everywhere(graph, devices) -> dict:
-    return {n.name: [d for d, device in devices.items() if can_run(n, graph, device)]
-            for n in graph.nodes}
+    """The devices each node can run on, from the pipeline's capability table."""
+    table = capability(graph, list(devices.values()), {})
+    return {n.name: table.able(n.name) for n in graph.nodes}
 
 
 def small_dags(objective: str, seeds: int = 20) -> None:
@@ -111,21 +116,73 @@ def exact_reference(graph, devices, objective: str, found) -> None:
           f"{mine / value.estimate.score(objective):.4f}")
 
 
-def compiled(name: str, devices, objective: str) -> None:
-    """hetero.compile end to end (graph passes, scheduler with its MILP, node preparation),
-    and the scheduler's part of it (median of 3)."""
-    model = hetero.load(randomised(LIGHT / f"light_{name}.onnx"))
-    start = time.perf_counter()
-    plan = hetero.compile(model, devices=list(devices.values()), objective=objective)
-    took = time.perf_counter() - start
-    graph, placing = optimise(model.graph(), None), []
-    for _ in range(3):
+def timed(fn, repeat: int) -> tuple[float, object]:
+    """(median seconds, last result) of ``repeat`` calls."""
+    times = []
+    for _ in range(repeat):
         start = time.perf_counter()
-        place(graph, list(devices.values()), None, False, Goal(objective), CostModel())
-        placing.append(time.perf_counter() - start)
-    print(f"  hetero.compile: {plan.chosen.how} {plan.estimate.score(objective):.4f}, "
-          f"{took:.2f} s end to end, of which placement {statistics.median(placing) * 1e3:.0f}"
-          " ms")
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def compiled(name: str, devices, objective: str, repeat: int = 7) -> None:
+    """hetero.compile end to end (load to IR, graph passes, capability and cost tables,
+    placement, partition, weight packing), with the MILP proof and with the heuristics
+    alone; the stages on their own; and plan.replan after removing or adding a device."""
+    model, listed = hetero.load(randomised(LIGHT / f"light_{name}.onnx")), list(devices.values())
+    for strategy in ("search", "heuristic"):
+        took, plan = timed(lambda s=strategy: hetero.compile(model, devices=listed,
+                                                             objective=objective, strategy=s),
+                           repeat)
+        print(f"  hetero.compile ({strategy}): {plan.chosen.how} "
+              f"{plan.estimate.score(objective):.4f}, {took * 1e3:.0f} ms end to end "
+              f"(median of {repeat})")
+    stages(model, listed, objective, repeat)
+    replans(model, listed, objective, repeat)
+
+
+def stages(model, listed, objective: str, repeat: int) -> None:
+    """Each stage of one compile (heuristic placement), medians of ``repeat``."""
+    parts: dict[str, list[float]] = {}
+
+    def clock(label, fn):
+        start = time.perf_counter()
+        out = fn()
+        parts.setdefault(label, []).append(time.perf_counter() - start)
+        return out
+
+    for _ in range(repeat):
+        pipe = clock("load and optimise", lambda: Pipeline(model))
+        table = clock("capability table", lambda p=pipe: p.capability(listed))
+        costs = clock("cost table", lambda p=pipe, t=table: p.cost_table(t, listed))
+        pipe.capabilities.clear()
+        pipe.costs.clear()
+        clock("place, partition, prepare",
+              lambda p=pipe: p.plan(listed, Request(Goal(objective), strategy="heuristic")))
+    print("  stages: " + ", ".join(f"{k} {statistics.median(v) * 1e3:.1f} ms"
+                                   for k, v in parts.items()))
+
+
+def replans(model, listed, objective: str, repeat: int) -> None:
+    """plan.replan without each device in turn, and with it back."""
+    for gone in listed:
+        rest = [d for d in listed if d is not gone]
+        removed, added = [], []
+        for _ in range(repeat):
+            plan = hetero.compile(model, devices=listed, objective=objective)
+            start = time.perf_counter()
+            smaller = plan.replan(rest)
+            removed.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            bigger = smaller.replan(listed)
+            added.append(time.perf_counter() - start)
+        fresh = hetero.compile(model, devices=rest, objective=objective)
+        print(f"  replan without {gone.id}: {statistics.median(removed) * 1e3:.1f} ms "
+              f"(target <= 10 ms), {smaller.estimate.score(objective):.4f} vs a fresh compile's "
+              f"{fresh.estimate.score(objective):.4f}; adding it back: "
+              f"{statistics.median(added) * 1e3:.1f} ms (target <= 20 ms), "
+              f"{bigger.estimate.score(objective):.4f} (median of {repeat})")
 
 
 def big_graph(objective: str, repeat: int, size: int = 10_000) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from hetero.cost import idle_w
@@ -84,37 +85,65 @@ def list_schedule(score: Scorer, candidates: dict[str, list[str]]) -> Found:
     return score.found(placement, "list scheduling")
 
 
+@dataclass(frozen=True)
+class Start:
+    """Where a re-plan starts: the previous placement and the devices it was planned on."""
+
+    placement: dict[str, str]
+    devices: frozenset[str]
+
+
 def best_placement(score: Scorer, candidates: dict[str, list[str]],
-                   start: dict[str, str] | None = None) -> tuple[Found, list[Found]]:
+                   start: Start | None = None) -> tuple[Found, list[Found]]:
     """The placement to run and the baselines it was compared with: exhaustive search where
-    the problem is small enough, else the best of the baselines, list scheduling and
-    ``start`` (a previous placement, its nodes on devices no longer allowed moved as list
-    scheduling would), refined by local search on graphs of up to ``LOCAL_SEARCH_LIMIT``
-    nodes."""
+    the problem is small enough, else the best of the baselines and list scheduling, refined
+    by local search on graphs of up to ``LOCAL_SEARCH_LIMIT`` nodes; from ``start``, a
+    re-plan (``replanned``)."""
     baselines = [f for f in (best_single_device(score, candidates),
                              priority_greedy(score, candidates)) if f is not None]
     exact = exhaustive(score, candidates)
     if exact is not None:
         return exact, baselines
-    best = list_schedule(score, candidates)
+    listed = list_schedule(score, candidates)
+    best = listed
     for baseline in baselines:
         best = score.better(best, baseline)
     if start is not None:
-        kept = {n: start[n] if start.get(n) in candidates[n] else best.placement[n]
-                for n in score.names}
-        best = score.better(best, score.found(kept, "the previous placement"))
+        return replanned(score, candidates, start, listed, best), baselines
     if len(score.names) <= LOCAL_SEARCH_LIMIT:
         best = local_search(score, candidates, best)
     return best, baselines
 
 
+def replanned(score: Scorer, candidates: dict[str, list[str]], start: Start,
+              listed: Found, best: Found) -> Found:
+    """A re-plan: the previous placement, its nodes whose device left placed as list
+    scheduling places them, then local search over the moves that touch what changed
+    (groups holding such a node, to any device; any group, to a device that came); the
+    better of that and ``best`` (list scheduling, the baselines)."""
+    before = start.placement
+    displaced = {i for i, n in enumerate(score.names) if before.get(n) not in candidates[n]}
+    kept = {n: listed.placement[n] if i in displaced else before[n]
+            for i, n in enumerate(score.names)}
+    tries = [(group, device) for group in moves(score) for device in score.devices
+             if device not in start.devices or displaced.intersection(group)]
+    found = score.found(kept, "re-plan of the previous placement")
+    if len(score.names) <= LOCAL_SEARCH_LIMIT:
+        found = local_search(score, candidates, found, tries=tries)
+    return score.better(found, best)
+
+
 def local_search(score: Scorer, candidates: dict[str, list[str]], start: Found,
-                 max_sweeps: int = 20) -> Found:
+                 max_sweeps: int = 20, tries: list[tuple[list[int], str]] | None = None
+                 ) -> Found:
     """From ``start``, move one node, or a run of consecutive nodes, to another device while
-    that improves the rank; sweeps in graph order until one changes nothing."""
-    climb, groups = Climb(score, candidates, start), moves(score)
+    that improves the rank; sweeps in graph order until one changes nothing. ``tries``: the
+    (group, device) moves to try, default every group to every device."""
+    climb = Climb(score, candidates, start)
+    if tries is None:
+        tries = [(group, device) for group in moves(score) for device in score.devices]
     for _ in range(max_sweeps):
-        taken = [climb.attempt(group, device) for group in groups for device in score.devices]
+        taken = [climb.attempt(group, device) for group, device in tries]
         if not any(taken):
             break
     return climb.best

@@ -30,6 +30,7 @@ from hetero.graph.passes import optimise
 from hetero.history import History, calibrated
 from hetero.plan.capability import Capability, capability
 from hetero.plan.costs import CostTable, cost_table
+from hetero.plan.heuristics import Start
 from hetero.plan.objective import Goal, PlanEstimate, checked_objective
 from hetero.plan.partition import units
 from hetero.plan.place import STRATEGIES, place
@@ -86,7 +87,7 @@ class Pipeline:
         return cost_table(self.graph, table, planning, self.model, self.costs)
 
     def plan(self, devices: list[Device], request: Request,
-             start: dict[str, str] | None = None) -> Plan:
+             start: Start | None = None) -> Plan:
         """Stages 2 to 6 for ``devices``, each from the cache where it holds."""
         table = self.capability(devices)
         costs = self.cost_table(table, devices)
@@ -104,17 +105,14 @@ class Pipeline:
                     planned=costs.devices, pipeline=self, request=request)
 
     def replan(self, plan: Plan, devices: list[Device]) -> Plan:
-        """``plan``'s request on ``devices``: steps built on devices that left are released,
-        and the search is the heuristics' from ``plan``'s placement (baselines keep theirs)."""
-        gone = set(plan.devices) - {d.id for d in devices}
-        self.prepared.release(gone)
-        for known in (self.capabilities, self.costs):
-            for device_id in gone:
-                known.pop(device_id, None)
+        """``plan``'s request on ``devices``: steps built on devices that left are released
+        (their capability and cost rows stay: a device that comes back reuses them), and
+        the search is the heuristics' from ``plan``'s placement (baselines keep theirs)."""
+        self.prepared.release(set(plan.devices) - {d.id for d in devices})
         request = plan.request or Request(Goal())
         if request.strategy == "search":
             request = replace(request, strategy="heuristic")
-        return self.plan(devices, request, start=plan.placement)
+        return self.plan(devices, request, Start(plan.placement, frozenset(plan.devices)))
 
     def evaluate(self, placement: dict[str, str], devices: list[Device],
                  objective: str) -> PlanEstimate:

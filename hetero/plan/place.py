@@ -18,7 +18,7 @@ from hetero.errors import PlanInfeasible, UnsupportedOp
 from hetero.plan.capability import Capability
 from hetero.plan.chain import best_chain, chain_order
 from hetero.plan.costs import CostTable
-from hetero.plan.heuristics import best_placement, best_single_device, priority_greedy
+from hetero.plan.heuristics import Start, best_placement, best_single_device, priority_greedy
 from hetero.plan.objective import Goal
 from hetero.plan.score import Found, Scorer
 
@@ -55,7 +55,7 @@ class Placed:
 
 def place(graph: Any, capability: Capability, costs: CostTable, pins: dict[str, str] | None,
           strict: bool, goal: Goal | None = None, strategy: str = "search",
-          start: dict[str, str] | None = None) -> Placed:
+          start: Start | None = None) -> Placed:
     """Stage 4 of the pipeline: every node placed (UnsupportedOp where no device can run
     one, PlanInfeasible where no placement meets the caps); ``start``: a placement the
     heuristics start from (a re-plan's previous one)."""
@@ -110,7 +110,7 @@ def allowed(graph: Any, capability: Capability, pins: dict[str, str], strict: bo
 
 
 def choose(score: Scorer, candidates: dict[str, list[str]], strategy: str,
-           start: dict[str, str] | None = None) -> tuple[Found, list[Found]]:
+           start: Start | None = None) -> tuple[Found, list[Found]]:
     """The placement the strategy picks, and the baselines it is compared with."""
     baselines = [f for f in (best_single_device(score, candidates),
                              priority_greedy(score, candidates)) if f is not None]

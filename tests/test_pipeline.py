@@ -1,0 +1,87 @@
+"""The compile pipeline (hetero.plan.pipeline): one path from any model form to a plan, and
+plan.replan reusing the stages it has computed (capability and cost rows, prepared steps)
+while releasing what was built on a device that left."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_runtime import WANT, X, chain_model
+
+import hetero
+from hetero import UnsupportedOp
+from hetero.plan import capability
+
+pytestmark = pytest.mark.usefixtures("registry")
+
+
+def test_compile_and_evaluate_take_whatever_load_takes(tmp_path):
+    proto = chain_model().proto
+    path = tmp_path / "chain.onnx"
+    path.write_bytes(proto.SerializeToString())
+    cpu = hetero.device("cpu")
+    plans = [hetero.compile(form, devices=[cpu])
+             for form in (proto, proto.SerializeToString(), str(path), path, chain_model())]
+    for plan in plans:
+        np.testing.assert_allclose(plan.run({"x": X})["d"], WANT, rtol=1e-6)
+    assert len({tuple(p.placement.items()) for p in plans}) == 1
+    placement = plans[0].placement
+    figures = {hetero.evaluate(form, placement, [cpu]).energy_mj for form in (proto, path)}
+    assert figures == {hetero.evaluate(chain_model(), placement, [cpu]).energy_mj}
+
+
+def test_replan_without_a_device_moves_its_nodes_and_reuses_the_steps_that_stay():
+    cpu = hetero.device("cpu")
+    board = hetero.sim.attach("jetson-xavier-nx-gpu", link="shared")
+    plan = hetero.compile(chain_model(), devices=[cpu, board], placement={"relu": board.id, "square": cpu.id})
+    assert plan.placement["relu"] == board.id
+    smaller = plan.replan([cpu])
+    assert set(smaller.placement.values()) == {cpu.id}
+    np.testing.assert_allclose(smaller.run({"x": X})["d"], WANT, rtol=1e-6)
+    stayed = [n for n, d in plan.placement.items() if d == cpu.id]
+    assert stayed and all(smaller.prepared[n] is plan.prepared[n] for n in stayed)
+    assert plan.pipeline is smaller.pipeline
+    assert plan.pipeline.prepared.devices() == {cpu.id}  # the board's steps are released
+    fallback = next(d for d in smaller.decisions if d.node == "relu")
+    assert fallback.fallback and board.id in fallback.reason  # the pin it could not keep
+
+
+def test_replan_computes_capability_and_cost_rows_once_per_device(monkeypatch):
+    calls: list[str] = []
+    real = capability.row
+
+    def counted(graph, device, work=None):
+        calls.append(device.id)
+        return real(graph, device, work) if work else real(graph, device)
+
+    monkeypatch.setattr(capability, "row", counted)
+    cpu = hetero.device("cpu")
+    board = hetero.sim.attach("jetson-xavier-nx-gpu", link="shared")
+    plan = hetero.compile(chain_model(), devices=[cpu, board])
+    again = plan.replan([cpu]).replan([cpu, board])
+    assert sorted(calls) == sorted([cpu.id, board.id])  # the board's rows kept for its return
+    model = plan.pipeline.model
+    before = len(model._known)
+    again.replan([board])
+    assert len(model._known) == before  # no node re-estimated on a device seen before
+    np.testing.assert_allclose(again.run({"x": X})["d"], WANT, rtol=1e-6)
+
+
+def test_a_replan_onto_a_new_device_adds_only_its_rows():
+    cpu = hetero.device("cpu")
+    plan = hetero.compile(chain_model(), devices=[cpu])
+    board = hetero.sim.attach("jetson-xavier-nx-gpu", link="shared")
+    bigger = plan.replan([cpu, board])
+    assert set(plan.pipeline.capabilities) == {cpu.id, board.id}
+    assert bigger.devices.keys() == {cpu.id, board.id}
+    fresh = hetero.compile(chain_model(), devices=[cpu, board])
+    assert bigger.placement == fresh.placement  # the board draws less: the nodes move there
+    assert bigger.estimate.energy_mj == pytest.approx(fresh.estimate.energy_mj)
+    np.testing.assert_allclose(bigger.run({"x": X})["d"], WANT, rtol=1e-6)
+
+
+def test_a_node_no_device_runs_is_refused_device_by_device():
+    fpga = hetero.sim.attach("alveo-u280")  # an int8-only profile: no float32 peak
+    with pytest.raises(UnsupportedOp, match=r"no device given can run it \(sim:alveo-u280:0: "
+                                            r"profile 'alveo-u280' computes in .* not float32"):
+        hetero.compile(chain_model(), devices=[fpga])
