@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ class Model:
     name: str
     folder: Path | None
     memory_limit: int = 2**62  # what compile-time work on it may allocate, in bytes
+    _graph: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def opset(self) -> int:
@@ -48,10 +49,18 @@ class Model:
                     1)
 
     def graph(self):
-        """The model as hetero's graph IR (topologically ordered nodes, typed values)."""
+        """The model as hetero's graph IR (topologically ordered nodes, typed values).
+
+        Converted once (ResNet-50's 100 MB of initializers take tens of ms) and copied per
+        call: each Graph has its own containers over the shared, read-only constants. A new
+        ``proto``, ``name`` or ``memory_limit`` converts afresh; editing the proto in place
+        after ``load`` is not seen."""
         from hetero.graph.ir import Graph
 
-        return Graph.from_model(self)
+        key = (self.name, self.memory_limit)
+        if self._graph is None or self._graph[0] is not self.proto or self._graph[1] != key:
+            self._graph = self.proto, key, Graph.from_model(self)
+        return self._graph[2].copy()
 
 
 def load(source: Any, memory_limit: int | None = None) -> Model:

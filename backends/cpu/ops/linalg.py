@@ -21,14 +21,17 @@ def specialise_gemm(node, graph, opset: int):
     if b is None or b.dtype != np.float32 or b.ndim != 2 or attrs.get("transA", 0) or \
             (c_name and c is None):
         return None
-    w = (b if attrs.get("transB", 0) else b.T) * np.float32(attrs.get("alpha", 1.0))
+    columns = b if attrs.get("transB", 0) else b.T
+    # B's columns as C-ordered rows, times alpha, in one pass (not a product, then a copy)
+    w = np.multiply(columns, np.float32(attrs.get("alpha", 1.0)),
+                    out=np.empty(columns.shape, np.float32))
     n, k = w.shape
     bias = None
     if c is not None:  # C must be one value per output column to become the bias
         if c.dtype != np.float32 or c.size not in (1, n) or (c.ndim == 2 and c.shape[0] != 1):
             return None
         bias = np.broadcast_to(c.reshape(-1), (n,)) * np.float32(attrs.get("beta", 1.0))
-    kernel = DirectConv(np.ascontiguousarray(w).reshape(n, k, 1, 1), bias, {})
+    kernel = DirectConv(w.reshape(n, k, 1, 1), bias, {})
     relu = node.op_type == "FusedGemm"
 
     def run(xs, attrs, opset):
