@@ -189,15 +189,46 @@ def op_support(devices: Sequence[Device]) -> list[dict[str, Any]]:
 
 def cmd_ops(args: argparse.Namespace) -> int:
     devices = [hetero.device(s) for s in args.device] or hetero.devices()
+    if args.model:
+        return model_ops(args, devices)
     rows = op_support(devices)
     if args.json:
         print(json.dumps({"ops": rows}, indent=2))
         return 0
     print_table("hetero ops: how each device runs each ONNX op (native, portable, reference "
-                "or -)",
+                "or -); backends that decide from a node's shapes and types (tvm) answer "
+                "per node: `hetero ops MODEL`",
                 ["op", "domain", *(d.id for d in devices)],
                 [[r["op"], r["domain"], *(r["tiers"][d.id] or "-" for d in devices)]
                  for r in rows])
+    return 0
+
+
+def model_ops(args: argparse.Namespace, devices: Sequence[Device]) -> int:
+    """Each node of the model as compile sees it (after the passes, unless --passes none),
+    with its tier on each device and why not where it cannot run: the capability table
+    ``hetero.compile`` places from."""
+    from hetero.plan.capability import origin
+    from hetero.plan.pipeline import Pipeline
+
+    pipeline = Pipeline(args.model, passes=() if args.passes == "none" else None)
+    table = pipeline.capability(list(devices))
+    rows = [{"node": n.name, "op": f"{n.domain or 'ai.onnx'}.{n.op_type}", "from": origin(n),
+             "tiers": {d: cells[n.name].tier for d, cells in table.rows.items()},
+             "reasons": {d: cells[n.name].reason for d, cells in table.rows.items()}}
+            for n in pipeline.graph.nodes]
+    if args.json:
+        print(json.dumps({"model": args.model, "nodes": rows}, indent=2))
+        return 0
+    print_table(f"hetero ops {args.model}: each node as hetero.compile places it (after the "
+                "graph passes) and its tier on each device",
+                ["node", "op", *(d.id for d in devices)],
+                [[r["node"], r["op"], *(r["tiers"][d.id] or "-" for d in devices)]
+                 for r in rows])
+    for r in rows:
+        if not any(r["tiers"].values()):
+            print(f"no device runs {r['from']}: " + "; ".join(
+                f"{d}: {why}" for d, why in r["reasons"].items()))
     return 0
 
 
@@ -280,7 +311,13 @@ def parser() -> argparse.ArgumentParser:
                              help="element type to test (repeatable), e.g. float32")
     conformance.add_argument("--json", action="store_true", help="machine-readable output")
     conformance.set_defaults(run=cmd_conformance)
-    ops = sub.add_parser("ops", help="list each ONNX op with its tier on each device")
+    ops = sub.add_parser("ops", help="list each ONNX op (or each node of MODEL) with its tier "
+                         "on each device")
+    ops.add_argument("model", nargs="?", help="an .onnx file: its nodes after the graph passes, "
+                     "as hetero.compile places them")
+    ops.add_argument("--passes", choices=["all", "none"], default="all",
+                     help="with MODEL: run the graph passes first (default) or show the nodes "
+                          "as written")
     ops.add_argument("--device", action="append", default=[], metavar="SELECTOR",
                      help="device to list (repeatable); default: every device")
     ops.add_argument("--json", action="store_true", help="machine-readable output")

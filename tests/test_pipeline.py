@@ -33,7 +33,8 @@ def test_compile_and_evaluate_take_whatever_load_takes(tmp_path):
 def test_replan_without_a_device_moves_its_nodes_and_reuses_the_steps_that_stay():
     cpu = hetero.device("cpu")
     board = hetero.sim.attach("jetson-xavier-nx-gpu", link="shared")
-    plan = hetero.compile(chain_model(), devices=[cpu, board], placement={"relu": board.id, "square": cpu.id})
+    plan = hetero.compile(chain_model(), devices=[cpu, board],
+                          placement={"relu": board.id, "square": cpu.id})
     assert plan.placement["relu"] == board.id
     smaller = plan.replan([cpu])
     assert set(smaller.placement.values()) == {cpu.id}
@@ -85,3 +86,46 @@ def test_a_node_no_device_runs_is_refused_device_by_device():
     with pytest.raises(UnsupportedOp, match=r"no device given can run it \(sim:alveo-u280:0: "
                                             r"profile 'alveo-u280' computes in .* not float32"):
         hetero.compile(chain_model(), devices=[fpga])
+
+
+def gemm_relu(tmp_path):
+    """my_dense (Gemm) then my_relu (Relu): the passes fuse them into one FusedGemm."""
+    from onnx import TensorProto, helper, numpy_helper, save
+
+    weights = [numpy_helper.from_array(np.ones((4, 3), np.float32), "w"),
+               numpy_helper.from_array(np.zeros(4, np.float32), "b")]
+    nodes = [helper.make_node("Gemm", ["x", "w", "b"], ["y"], name="my_dense", transB=1),
+             helper.make_node("Relu", ["y"], ["z"], name="my_relu")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, [2, 3])], [helper.make_tensor_value_info(
+            "z", TensorProto.FLOAT, [2, 4])], weights)
+    path = tmp_path / "gemm_relu.onnx"
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+def test_a_refusal_names_the_users_own_nodes_behind_a_fused_one(tmp_path):
+    pytest.importorskip("pyopencl")
+    opencl = next((d for d in hetero.devices() if d.backend == "opencl"), None)
+    if opencl is None:
+        pytest.skip("no OpenCL device here")
+    with pytest.raises(UnsupportedOp, match=r"'my_dense' \+ 'my_relu' \(Gemm, Relu\), which the "
+                                            r"graph passes made one com.hetero.FusedGemm: .*"
+                                            r"runs kernels \(@hetero.kernel\), not ONNX nodes"):
+        hetero.compile(gemm_relu(tmp_path), devices=[opencl])
+
+
+def test_hetero_ops_on_a_model_shows_the_table_compile_places_from(tmp_path, capsys):
+    import json
+
+    from hetero.cli import main
+
+    assert main(["ops", str(gemm_relu(tmp_path)), "--device", "cpu", "--json"]) == 0
+    nodes = json.loads(capsys.readouterr().out)["nodes"]
+    assert [(n["node"], n["op"], n["tiers"]) for n in nodes] == [
+        ("my_dense", "com.hetero.FusedGemm", {"cpu:0": "native"})]
+    assert "'my_dense' + 'my_relu'" in nodes[0]["from"]
+    assert main(["ops", str(gemm_relu(tmp_path)), "--device", "cpu", "--passes", "none",
+                 "--json"]) == 0
+    assert [n["node"] for n in json.loads(capsys.readouterr().out)["nodes"]] == \
+        ["my_dense", "my_relu"]

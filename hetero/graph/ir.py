@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -58,6 +58,9 @@ class Node:
     proto: Any  # onnx.NodeProto
     #: names a subgraph attribute (If/Loop/Scan bodies) reads from the enclosing graph
     outer: list[str] = field(default_factory=list)
+    #: (name, op type) of the model's own nodes a graph pass merged into this one; empty:
+    #: the node is the model's own (refusals and ``hetero ops`` name what the user wrote)
+    sources: tuple[tuple[str, str], ...] = ()
 
     @property
     def label(self) -> str:
@@ -81,7 +84,7 @@ class Graph:
 
         proto = model.proto
         g = proto.graph
-        constants = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+        constants = {t.name: read_only(numpy_helper.to_array(t)) for t in g.initializer}
         values = {v.name: value_of(v) for v in [*g.input, *g.value_info, *g.output]}
         nodes = unique_names([node_of(n, i) for i, n in enumerate(g.node)])
         graph = cls(nodes=topological(nodes, set(values) | set(constants), model.name),
@@ -91,6 +94,21 @@ class Graph:
                     opsets={o.domain or "": o.version for o in proto.opset_import},
                     functions=list(proto.functions), memory_limit=model.memory_limit)
         return graph
+
+    def copy(self) -> Graph:
+        """A Graph with its own lists and dicts over the same nodes, values and constants:
+        what the passes change (they build new nodes and arrays, never mutate these)."""
+        return replace(self, nodes=list(self.nodes), inputs=list(self.inputs),
+                       outputs=list(self.outputs), constants=dict(self.constants),
+                       values=dict(self.values), opsets=dict(self.opsets),
+                       functions=list(self.functions))
+
+
+def read_only(array: np.ndarray) -> np.ndarray:
+    """``array``, no longer writable: a model's constants are shared by every Graph made
+    from it (and by the devices that read them), so a write would change them all."""
+    array.flags.writeable = False
+    return array
 
 
 def unique_names(nodes: list[Node]) -> list[Node]:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from hetero.backend import Backend
 from hetero.cost import node_work
 from hetero.device import Device
 
@@ -32,6 +33,9 @@ def cell(node: Any, graph: Any, device: Device, work: Callable[[Any, Any], Any] 
     profile lists no peak for, such as int64 shape arithmetic, count as float32."""
     tier = device.impl.node_tier(device, node, graph)
     op = f"{node.domain or 'ai.onnx'}.{node.op_type}"
+    if tier is None and type(device.impl).node_tier is Backend.node_tier:
+        return Cell(None, f"backend {device.backend} runs kernels (@hetero.kernel), not ONNX "
+                          "nodes")
     if tier is None:
         return Cell(None, f"backend {device.backend} does not implement {op} at opset "
                           f"{graph.opsets.get(node.domain)} for these inputs")

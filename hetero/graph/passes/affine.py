@@ -5,11 +5,13 @@ them: DenseNet-121, Inception v2). Repeats until nothing more folds."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from hetero.graph.ir import Graph, Node
 from hetero.graph.passes.batchnorm import inference_bn, replaced
-from hetero.graph.passes.rewrite import graph_outputs, readers, with_nodes
+from hetero.graph.passes.rewrite import graph_outputs, origins, readers, with_nodes
 
 #: op -> how it changes (weights, bias) given the per-channel constant k (k the right operand)
 FOLDS = {
@@ -71,7 +73,8 @@ def folded(source: Node, node: Node, k: np.ndarray, constants: dict) -> tuple[No
     w, bias = FOLDS[node.op_type](w, bias, k)
     names = (f"{node.name}__w_affine", f"{node.name}__b_affine")
     inputs = [source.inputs[0], *names, *source.inputs[3:]]
-    return replaced(source, inputs, node.outputs[:1], dict(source.attrs)), \
+    merged = replaced(source, inputs, node.outputs[:1], dict(source.attrs))
+    return dataclasses.replace(merged, sources=origins(source, node)), \
         dict(zip(names, (w.astype(k.dtype), bias.astype(k.dtype)), strict=True))
 
 

@@ -7,8 +7,8 @@ import dataclasses
 
 import numpy as np
 
-from hetero.graph.ir import Graph, Node
-from hetero.graph.passes.rewrite import graph_outputs, readers, with_nodes
+from hetero.graph.ir import Graph, Node, read_only
+from hetero.graph.passes.rewrite import graph_outputs, origins, readers, with_nodes
 
 
 def inference_bn(node: Node, constants: dict) -> bool:
@@ -48,9 +48,12 @@ def folded(source: Node, bn: Node, constants: dict) -> tuple[Node, dict]:
         w = w * np.asarray(attrs.pop("alpha", 1.0), w.dtype)
         bias = bias * np.asarray(attrs.pop("beta", 1.0), w.dtype)
     b = ((bias - mean) * factor + beta).astype(w.dtype)
+    w = w.astype(constants[source.inputs[1]].dtype, copy=False)  # float32 stays as it is
     names = (f"{source.name}__w_bn", f"{source.name}__b_bn")
-    return replaced(source, [source.inputs[0], *names], bn.outputs[:1], attrs), \
-        dict(zip(names, (w.astype(constants[source.inputs[1]].dtype), b), strict=True))
+    # read-only, as the model's own weights are: devices then share them instead of copying
+    node = replaced(source, [source.inputs[0], *names], bn.outputs[:1], attrs)
+    return dataclasses.replace(node, sources=origins(source, bn)), \
+        dict(zip(names, (read_only(w), read_only(b)), strict=True))
 
 
 def replaced(node: Node, inputs: list[str], outputs: list[str], attrs: dict) -> Node:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 
 from hetero.graph.ir import Graph, Node
-from hetero.graph.passes.rewrite import DOMAIN, graph_outputs, readers, with_fused
+from hetero.graph.passes.rewrite import DOMAIN, graph_outputs, origins, readers, with_fused
 
 FUSABLE = {"Conv": "FusedConv", "Gemm": "FusedGemm",
            "BatchNormalization": "FusedBatchNormalization"}
@@ -22,7 +22,8 @@ def fused(source: Node, activation: Node) -> Node:
     proto = helper.make_node(FUSABLE[source.op_type], source.inputs, activation.outputs,
                              name=source.name, domain=DOMAIN, **attrs)
     return dataclasses.replace(source, op_type=FUSABLE[source.op_type], domain=DOMAIN,
-                               outputs=list(activation.outputs), attrs=attrs, proto=proto)
+                               outputs=list(activation.outputs), attrs=attrs, proto=proto,
+                               sources=origins(source, activation))
 
 
 def fuse_activation(graph: Graph) -> Graph:

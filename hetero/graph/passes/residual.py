@@ -8,7 +8,14 @@ from __future__ import annotations
 import dataclasses
 
 from hetero.graph.ir import Graph, Node
-from hetero.graph.passes.rewrite import DOMAIN, readers, sole_reader, static_shape, with_fused
+from hetero.graph.passes.rewrite import (
+    DOMAIN,
+    origins,
+    readers,
+    sole_reader,
+    static_shape,
+    with_fused,
+)
 
 
 def residual_conv(add: Node, graph: Graph, by_output: dict, read: dict) -> tuple | None:
@@ -30,7 +37,7 @@ def residual_conv(add: Node, graph: Graph, by_output: dict, read: dict) -> tuple
     return None
 
 
-def fused(conv: Node, z: str, relu: Node) -> Node:
+def fused(conv: Node, z: str, relu: Node, add: Node) -> Node:
     from onnx import helper
 
     inputs = [*conv.inputs, *[""] * (3 - len(conv.inputs)), z]
@@ -38,7 +45,8 @@ def fused(conv: Node, z: str, relu: Node) -> Node:
     proto = helper.make_node("FusedConv", inputs, relu.outputs, name=conv.name, domain=DOMAIN,
                              **attrs)
     return dataclasses.replace(conv, op_type="FusedConv", domain=DOMAIN, inputs=inputs,
-                               outputs=list(relu.outputs), attrs=attrs, proto=proto)
+                               outputs=list(relu.outputs), attrs=attrs, proto=proto,
+                               sources=origins(conv, add, relu))
 
 
 def fuse_residual(graph: Graph) -> Graph:
@@ -51,6 +59,6 @@ def fuse_residual(graph: Graph) -> Graph:
         if found is None or id(found[0]) in dropped:
             continue
         conv, z, relu = found
-        at_add[id(add)] = fused(conv, z, relu)
+        at_add[id(add)] = fused(conv, z, relu, add)
         dropped |= {id(conv), id(relu)}
     return with_fused(graph, at_add, dropped)

@@ -59,3 +59,9 @@ def sole_reader(graph: Graph, read: dict, name: str) -> Node | None:
     if len(readers_of) != 1 or name in graph_outputs(graph):
         return None
     return readers_of[0]
+
+
+def origins(*nodes: Node) -> tuple[tuple[str, str], ...]:
+    """The model's own nodes behind ``nodes`` (each itself, unless a pass merged others into
+    it), for the node a pass makes of them."""
+    return tuple(dict.fromkeys(s for n in nodes for s in (n.sources or ((n.name, n.op_type),))))

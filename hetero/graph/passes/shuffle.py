@@ -9,7 +9,14 @@ from __future__ import annotations
 import dataclasses
 
 from hetero.graph.ir import Graph, Node
-from hetero.graph.passes.rewrite import DOMAIN, readers, sole_reader, static_shape, with_fused
+from hetero.graph.passes.rewrite import (
+    DOMAIN,
+    origins,
+    readers,
+    sole_reader,
+    static_shape,
+    with_fused,
+)
 
 PERM = [0, 2, 1, 3, 4]
 
@@ -37,7 +44,7 @@ def shuffle_chain(first: Node, graph: Graph, read: dict) -> tuple[Node, Node, in
     return transpose, last, split[1]
 
 
-def fused(first: Node, last: Node, groups: int) -> Node:
+def fused(first: Node, transpose: Node, last: Node, groups: int) -> Node:
     from onnx import helper
 
     inputs = [first.inputs[0], first.inputs[1], last.inputs[1]]
@@ -45,7 +52,7 @@ def fused(first: Node, last: Node, groups: int) -> Node:
                              domain=DOMAIN, group=groups)
     return dataclasses.replace(first, op_type="ChannelShuffle", domain=DOMAIN, inputs=inputs,
                                outputs=list(last.outputs), attrs={"group": groups},
-                               proto=proto)
+                               proto=proto, sources=origins(first, transpose, last))
 
 
 def fuse_channel_shuffle(graph: Graph) -> Graph:
@@ -57,6 +64,6 @@ def fuse_channel_shuffle(graph: Graph) -> Graph:
         if found is None:
             continue
         transpose, last, groups = found
-        at_last[id(last)] = fused(first, last, groups)
+        at_last[id(last)] = fused(first, transpose, last, groups)
         dropped |= {id(first), id(transpose)}
     return with_fused(graph, at_last, dropped)
