@@ -63,13 +63,14 @@ class SimBackend(NumbaKernels, HostNodes, HostMemoryBackend):
                              lambda: HostMemoryBackend.allocate(self, device, shape, dtype))
 
     def from_host(self, device: Device, host: np.ndarray) -> np.ndarray:
-        """A copy of ``host``, charged to the device. A C-ordered array nothing can write (a
-        model's weights) is shared instead, as a view charged the same: ResNet-50's 100 MB
-        are not copied once per device, and neither side can tell."""
-        if host.flags.c_contiguous and frozen(host):
-            return self._charged(device, host.nbytes, host.view)
+        """A copy of ``host`` (the caller's to write), charged to the device."""
         return self._charged(device, host.nbytes,
                              lambda: HostMemoryBackend.from_host(self, device, host))
+
+    def constant(self, device: Device, host: np.ndarray) -> np.ndarray:
+        """A weight, shared with the host where nothing can write it, charged as a copy."""
+        return self._charged(device, host.nbytes,
+                             lambda: HostMemoryBackend.constant(self, device, host))
 
     def memory_used(self, device: Device) -> int:
         """Bytes of live arrays on a simulated device."""
@@ -105,17 +106,6 @@ class SimBackend(NumbaKernels, HostNodes, HostMemoryBackend):
         seconds = profile.roofline_s(work.flops, work.bytes, work.dtype)
         return {"time_ms": seconds * 1e3, "energy_mj": profile.active_w * seconds * 1e3,
                 "source": f"modeled: roofline of profile {profile.name!r} ({profile.source})"}
-
-
-def frozen(array: np.ndarray) -> bool:
-    """Whether no one can write ``array``'s memory: it and every array it views are
-    read-only, down to their owner or an immutable ``bytes`` (a read-only view of a
-    writable array can still change)."""
-    while isinstance(array, np.ndarray):
-        if array.flags.writeable:
-            return False
-        array = array.base
-    return array is None or isinstance(array, bytes)
 
 
 @hookimpl

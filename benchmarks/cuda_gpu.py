@@ -42,6 +42,7 @@ import numpy as np  # noqa: E402
 import onnx_cpu  # noqa: E402, F401 - it puts tests/ on the path
 
 import hetero  # noqa: E402
+from hetero.history import History  # noqa: E402
 
 PARTS = ("env", "devices", "resnet", "energy", "light", "conformance", "suite")
 BUDGET_S = {"resnet": 150, "energy": 90, "light": 150, "conformance": 200, "suite": 240}
@@ -300,7 +301,7 @@ def energy(seconds: float = 4.0) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         _, x, path = resnet50_pair(1, Path(folder))
         model = hetero.load(str(path))
-        history = hetero.cost.History(Path(folder) / "history.json")
+        history = History(Path(folder) / "history.json")
         plan = hetero.compile(model, devices=[gpu], strict=True, history=history)
         before = plan.estimate
         learning_runs = 0

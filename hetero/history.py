@@ -64,6 +64,17 @@ class History:
         stored = read_json(self.path) or {}
         self._entries: dict[str, dict[str, Any]] = stored.get("entries", {})
         self._power: dict[str, list[float]] = stored.get("power", {})  # busy watts per model
+        #: samples recorded per device model since load: a cost row worked out at another
+        #: count is stale (``hetero.plan.costs``)
+        self._versions: dict[str, int] = {}
+
+    def version(self, device: Device) -> int:
+        """How many samples of this device model were recorded since the history loaded."""
+        return self._versions.get(profile_key(device), 0)
+
+    def _recorded(self, device: Device) -> None:
+        key = profile_key(device)
+        self._versions[key] = self._versions.get(key, 0) + 1
 
     def record(self, key: str, op: str, device: Device, work: Work, ms: float,
                shared: bool = False) -> None:
@@ -74,12 +85,14 @@ class History:
                 "flops": work.flops, "bytes": work.bytes, "ms": []})
             entry["ms"] = [*entry["ms"], float(ms)][-SAMPLES_KEPT:]
             entry["shared"] = entry.get("shared", False) or shared  # any sample a share
+            self._recorded(device)
 
     def record_power(self, device: Device, watts: float) -> None:
         """One run's busy power on this device model, from its energy counter."""
         with self._lock:
             samples = self._power.setdefault(profile_key(device), [])
             self._power[profile_key(device)] = [*samples, float(watts)][-SAMPLES_KEPT:]
+            self._recorded(device)
 
     def power(self, device: Device) -> tuple[float, int] | None:
         """(median busy watts, runs) measured on this device model, or None."""

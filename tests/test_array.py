@@ -23,6 +23,15 @@ def test_asarray_copies_onto_the_device(cpu):
     assert "cpu:0" in repr(x)
 
 
+@pytest.mark.parametrize("where", ["cpu", "sim"])
+def test_an_array_made_from_read_only_memory_is_the_callers_to_write(cpu, where):
+    device = cpu if where == "cpu" else hetero.sim.attach("jetson-xavier-nx-gpu")
+    host = np.frombuffer(np.arange(4, dtype=np.float32).tobytes(), np.float32)  # read-only
+    x = hetero.asarray(host, device=device)
+    x.numpy()[0] = 7.0  # a view on host-memory devices
+    assert x.numpy()[0] == 7.0 and host[0] == 0.0
+
+
 def test_default_device_is_the_host_cpu_or_hetero_device(cpu, monkeypatch):
     assert hetero.asarray([1, 2]).device is cpu
     sim = hetero.sim.attach("a100")

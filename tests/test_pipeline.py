@@ -10,6 +10,8 @@ from test_runtime import WANT, X, chain_model
 
 import hetero
 from hetero import UnsupportedOp
+from hetero.cost import CostModel, node_key, node_work
+from hetero.history import History
 from hetero.plan import capability
 
 pytestmark = pytest.mark.usefixtures("registry")
@@ -61,11 +63,27 @@ def test_replan_computes_capability_and_cost_rows_once_per_device(monkeypatch):
     plan = hetero.compile(chain_model(), devices=[cpu, board])
     again = plan.replan([cpu]).replan([cpu, board])
     assert sorted(calls) == sorted([cpu.id, board.id])  # the board's rows kept for its return
-    model = plan.pipeline.model
-    before = len(model._known)
+    estimated: list[str] = []
+    real_estimate = CostModel.estimate
+    monkeypatch.setattr(CostModel, "estimate", lambda self, node, graph, device: (
+        estimated.append(device.id), real_estimate(self, node, graph, device))[1])
     again.replan([board])
-    assert len(model._known) == before  # no node re-estimated on a device seen before
+    assert estimated == []  # no node re-estimated on a device seen before
     np.testing.assert_allclose(again.run({"x": X})["d"], WANT, rtol=1e-6)
+
+
+def test_a_replan_reads_what_the_history_measured_since_the_rows_were_made(tmp_path):
+    history = History(tmp_path / "history.json")
+    cpu = hetero.device("cpu")
+    plan = hetero.compile(chain_model(), devices=[cpu], history=history)
+    graph = plan.pipeline.graph
+    node = graph.nodes[0]
+    before = plan.pipeline.costs[cpu.id][2][node.name]
+    assert not before.source.startswith("measured")
+    work = node_work(node, graph)
+    history.record(node_key(node, graph, cpu, work), node.op_type, cpu, work, 123.0)
+    after = plan.replan([cpu]).pipeline.costs[cpu.id][2][node.name]
+    assert (after.ms, after.source.split(":")[0]) == (123.0, "measured")
 
 
 def test_a_replan_onto_a_new_device_adds_only_its_rows():
@@ -78,6 +96,9 @@ def test_a_replan_onto_a_new_device_adds_only_its_rows():
     fresh = hetero.compile(chain_model(), devices=[cpu, board])
     assert bigger.placement == fresh.placement  # the board draws less: the nodes move there
     assert bigger.estimate.energy_mj == pytest.approx(fresh.estimate.energy_mj)
+    moved = [n for n, d in bigger.placement.items() if d == board.id]
+    built = {key for key in plan.pipeline.prepared.steps if key[0] == cpu.id}
+    assert moved and not any(n in key[1] for key in built for n in moved)  # not kept on cpu
     np.testing.assert_allclose(bigger.run({"x": X})["d"], WANT, rtol=1e-6)
 
 
@@ -129,3 +150,13 @@ def test_hetero_ops_on_a_model_shows_the_table_compile_places_from(tmp_path, cap
                  "--json"]) == 0
     assert [n["node"] for n in json.loads(capsys.readouterr().out)["nodes"]] == \
         ["my_dense", "my_relu"]
+
+
+@pytest.mark.parametrize("where", ["cpu", "sim"])
+def test_weights_on_host_memory_devices_are_shared_not_copied(tmp_path, where):
+    device = hetero.device("cpu") if where == "cpu" else \
+        hetero.sim.attach("jetson-xavier-nx-gpu", link="shared")
+    plan = hetero.compile(gemm_relu(tmp_path), devices=[device], passes=())
+    weight = plan.resident["w", device.id]
+    assert np.shares_memory(weight, plan.pipeline.graph.constants["w"])
+    assert not weight.flags.writeable

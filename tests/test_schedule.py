@@ -106,6 +106,8 @@ def test_a_latency_cap_is_met_or_refused_with_the_best_reachable_latency(tmp_pat
         plan_for(graph, devices, tmp_path, max_latency_ms=fastest * 0.9)
     assert info.value.constraint == "max_latency_ms"
     assert info.value.best == pytest.approx(fastest)
+    with pytest.raises(PlanInfeasible, match=r"max_latency_ms=.*best reachable latency"):
+        plan_for(graph, devices, tmp_path, max_latency_ms=fastest * 0.9, strategy="heuristic")
 
 
 def test_an_energy_cap_is_refused_with_the_best_reachable_energy(tmp_path):

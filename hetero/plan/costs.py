@@ -34,19 +34,24 @@ class CostTable:
         return self.model.work(node, graph)
 
 
+Known = dict[str, tuple[Device, int, Row]]  # device id -> (device, history version, row)
+
+
 def cost_table(graph: Any, capability: Capability, devices: list[Device], model: CostModel,
-               known: dict[str, tuple[Device, Row]]) -> CostTable:
+               known: Known) -> CostTable:
     """The table for ``devices`` (as the planner sees them: busy power calibrated), each
-    row taken from ``known`` (device id -> (device, row)) where this device's row was worked
-    out before, else estimated for the nodes it can run and stored there."""
+    row taken from ``known`` where this device's row was worked out before, on the same
+    silicon and history, else estimated for the nodes it can run and stored there."""
     rows = {}
     for device in devices:
+        version = model.history.version(device) if model.history is not None else 0
         seen = known.get(device.id)
-        if seen is None or not same_silicon(seen[0], device):
+        if seen is None or seen[1] != version or not same_silicon(seen[0], device):
             able = [n for n in graph.nodes if capability.rows[device.id][n.name].runs]
-            seen = known[device.id] = (device, {n.name: model.node(n, graph, device)
-                                                for n in able})
-        rows[device.id] = seen[1]
+            # estimate, not node: the model's own cache holds what the history said before
+            seen = known[device.id] = (device, version, {
+                n.name: model.estimate(n, graph, device) for n in able})
+        rows[device.id] = seen[2]
     return CostTable(graph, {d.id: d for d in devices}, model, rows)
 
 

@@ -120,7 +120,7 @@ def scipy_milp() -> tuple[Any, Any, Any]:
     except ImportError as exc:
         from hetero.errors import UnsupportedOp
 
-        raise UnsupportedOp("hetero.milp needs scipy (HiGHS): `pip install 'hetero[plan]'` "
+        raise UnsupportedOp("hetero.plan.milp needs scipy (HiGHS): `pip install 'hetero[plan]'` "
                             "installs it") from exc
     return milp, Bounds, LinearConstraint
 

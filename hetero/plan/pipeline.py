@@ -29,7 +29,7 @@ from hetero.graph.ir import Graph
 from hetero.graph.passes import optimise
 from hetero.history import History, calibrated
 from hetero.plan.capability import Capability, capability
-from hetero.plan.costs import CostTable, cost_table
+from hetero.plan.costs import CostTable, Known, cost_table
 from hetero.plan.heuristics import Start
 from hetero.plan.objective import Goal, PlanEstimate, checked_objective
 from hetero.plan.partition import units
@@ -67,7 +67,7 @@ class Pipeline:
         self.history = history if history is not None else History()
         self.model = CostModel(self.history)
         self.capabilities: dict[str, Any] = {}  # device id -> (device, capability row)
-        self.costs: dict[str, Any] = {}  # device id -> (device, cost row)
+        self.costs: Known = {}  # device id -> (device, history version, cost row)
         self.prepared = Prepared()
 
     def check_pins(self, pins: dict[str, str] | None) -> None:
@@ -163,8 +163,9 @@ def compile(model: Any, devices: list[Device] | None = None, objective: str = "e
     ``()`` for none). Pins name nodes as the model does; pinning a node that a pass removed
     or merged into another is refused with the reason.
     """
-    request = Request(Goal(objective, max_latency_ms, max_energy_mj), placement, strict,
-                      strategy)  # a bad objective or cap fails first
+    # a bad objective or cap fails first
+    request = Request(Goal(objective, max_latency_ms, max_energy_mj),
+                      dict(placement) if placement is not None else None, strict, strategy)
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}")
     pipeline = Pipeline(model, passes, history)

@@ -186,7 +186,7 @@ def infeasible(score: Scorer, candidates: dict[str, list[str]], closest: Found,
     goal, estimate = score.goal, closest.estimate
     broken = [(cap, getattr(goal, cap), metric, unit) for cap, metric, unit in CAPS
               if getattr(goal, cap) is not None and estimate.score(metric) > getattr(goal, cap)]
-    if strategy != "search":
+    if strategy in ("single-device", "priority"):
         figures = "; ".join(f"{m} {estimate.score(m):.4g} {u} > {c}={limit:g}"
                             for c, limit, m, u in broken) or "it overflows a device's memory"
         return PlanInfeasible(

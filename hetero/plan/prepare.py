@@ -21,10 +21,19 @@ class Prepared:
     def __init__(self) -> None:
         self.steps: dict[tuple[str, tuple[str, ...]], tuple[Device, Any]] = {}
         self.weights: dict[tuple[str, str], tuple[Device, Any]] = {}
+        self.used: set[tuple[Any, ...]] = set()  # keys the plan being prepared asked for
+
+    def keep_used(self) -> None:
+        """Forget what the last plan did not ask for (a node moved off a device that
+        stays): the store holds one plan's steps, not every plan's."""
+        self.steps = {k: v for k, v in self.steps.items() if k in self.used}
+        self.weights = {k: v for k, v in self.weights.items() if k in self.used}
+        self.used = set()
 
     def step(self, unit: Unit, graph: Graph, device: Device) -> Any:
         """The unit built on the device, or the one built before for the same nodes there."""
         key = (device.id, tuple(m.name for m in unit.members) or (unit.node.name,))
+        self.used.add(key)
         found = self.steps.get(key)
         if found is None or found[0] is not device:
             node = unit.node
@@ -36,10 +45,11 @@ class Prepared:
 
     def weight(self, name: str, graph: Graph, device: Device) -> Any:
         """A constant on the device (a folded sequence stays a host list)."""
+        self.used.add((name, device.id))
         found = self.weights.get((name, device.id))
         if found is None or found[0] is not device:
             value = graph.constants[name]
-            moved = device.impl.from_host(device, value) if isinstance(value, np.ndarray) \
+            moved = device.impl.constant(device, value) if isinstance(value, np.ndarray) \
                 else value
             found = self.weights[name, device.id] = (device, moved)
         return found[1]
@@ -60,6 +70,7 @@ def prepare(graph: Graph, units: list[Unit], devices: dict[str, Device], store: 
     """Each unit's prepared step by its node's name, and the constants on the devices that
     read them (weights of a compiled subgraph travel inside it)."""
     prepared, resident = {}, {}
+    store.used = set()
     for unit in units:
         node, device = unit.node, devices[unit.decision.device]
         prepared[node.name] = store.step(unit, graph, device)
@@ -71,6 +82,7 @@ def prepare(graph: Graph, units: list[Unit], devices: dict[str, Device], store: 
     for out in graph.outputs:
         if out.name in graph.constants:
             resident[out.name, HOST] = graph.constants[out.name]
+    store.keep_used()
     return prepared, resident
 
 
