@@ -298,3 +298,51 @@ def test_blocked_channel_shuffle_matches_reshape_and_transpose(channels, groups)
     np.testing.assert_array_equal(got.plain(), want)
     np.testing.assert_array_equal(
         want, x.reshape(2, groups, -1, 3, 5).transpose(0, 2, 1, 3, 4).reshape(x.shape))
+
+
+def frozen_weights(shape, seed=0):
+    w = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+    w.flags.writeable = False
+    return w
+
+
+def test_packed_weights_are_shared_between_convolutions_of_one_read_only_weight():
+    """Every host-memory device reads one packed copy (a re-plan that moves a Conv packs
+    nothing); a weight someone can still write is packed afresh, and the packed copy is
+    read-only either way it is shared."""
+    w = frozen_weights((32, 16, 3, 3))
+    first, second = DirectConv(w, None, {}), DirectConv(w, None, {})
+    assert first.w is second.w and not first.w.flags.writeable
+    writable = w.copy()
+    assert DirectConv(writable, None, {}).w is not DirectConv(writable, None, {}).w
+    x = np.random.default_rng(1).standard_normal((1, 16, 8, 8)).astype(np.float32)
+    np.testing.assert_array_equal(first(x).plain(), DirectConv(writable, None, {})(x).plain())
+
+
+def test_a_packed_weight_goes_with_its_source_even_when_collected_under_the_lock():
+    """An entry is dropped once its weight is collected; collection while the cache holds
+    its lock (a cycle freed as an entry is made) must not deadlock."""
+    import gc
+    import threading
+
+    from hetero.backends.cpu import derived
+
+    class Cycle:
+        def __init__(self):
+            self.me, self.weight = self, frozen_weights((8,), seed=2)
+
+    cycle = Cycle()
+    weight = cycle.weight
+    derived.derived(weight, "copy", lambda w=weight: w * 2)
+    before = len(derived._made)
+    del cycle, weight
+
+    def collect_under_the_lock():
+        with derived._lock:
+            gc.collect()
+
+    worker = threading.Thread(target=collect_under_the_lock, daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert not worker.is_alive(), "collecting a source under the cache's lock deadlocked"
+    assert len(derived._made) == before - 1

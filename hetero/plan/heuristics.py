@@ -94,13 +94,15 @@ class Start:
 
 
 def best_placement(score: Scorer, candidates: dict[str, list[str]],
-                   start: Start | None = None) -> tuple[Found, list[Found]]:
+                   start: Start | None = None, baselines: list[Found] | None = None
+                   ) -> tuple[Found, list[Found]]:
     """The placement to run and the baselines it was compared with: exhaustive search where
     the problem is small enough, else the best of the baselines and list scheduling, refined
     by local search on graphs of up to ``LOCAL_SEARCH_LIMIT`` nodes; from ``start``, a
-    re-plan (``replanned``)."""
-    baselines = [f for f in (best_single_device(score, candidates),
-                             priority_greedy(score, candidates)) if f is not None]
+    re-plan (``replanned``). ``baselines``: where the caller has scored them already."""
+    if baselines is None:
+        baselines = [f for f in (best_single_device(score, candidates),
+                                 priority_greedy(score, candidates)) if f is not None]
     exact = exhaustive(score, candidates)
     if exact is not None:
         return exact, baselines
@@ -127,10 +129,10 @@ def replanned(score: Scorer, candidates: dict[str, list[str]], start: Start,
             for i, n in enumerate(score.names)}
     tries = [(group, device) for group in moves(score) for device in score.devices
              if device not in start.devices or displaced.intersection(group)]
-    found = score.found(kept, "re-plan of the previous placement")
+    found = score.better(score.found(kept, "re-plan of the previous placement"), best)
     if len(score.names) <= LOCAL_SEARCH_LIMIT:
         found = local_search(score, candidates, found, tries=tries)
-    return score.better(found, best)
+    return found
 
 
 def local_search(score: Scorer, candidates: dict[str, list[str]], start: Found,

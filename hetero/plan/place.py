@@ -127,7 +127,7 @@ def choose(score: Scorer, candidates: dict[str, list[str]], strategy: str,
     solved = milp_search(score, candidates) if strategy == "search" else None
     if solved is not None:
         return solved, baselines
-    return best_placement(score, candidates, start)[0], baselines
+    return best_placement(score, candidates, start, baselines)[0], baselines
 
 
 def milp_search(score: Scorer, candidates: dict[str, list[str]]) -> Found | None:

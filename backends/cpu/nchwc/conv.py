@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from hetero.backends.cpu.derived import derived
 from hetero.backends.cpu.nchwc.layout import Blocked, as_blocked, blocks, plain
 from hetero.backends.cpu.ops.windows import geometry, output_size
 
@@ -133,7 +134,8 @@ class DirectConv:
         self.m_tiles = -(-self.mg // row)
         self.aligned = self.groups == 1 or self.mg % lanes == 0
         self.chunk = chunk_size(self.cg, kh * kw * row * 4, lanes)
-        self.w = packed(w, self.groups, self.m_tiles * row, self.chunk, row)
+        layout = (self.groups, self.m_tiles * row, self.chunk, row)
+        self.w = derived(w, ("nchwc", *layout), lambda: packed(w, *layout))
         b = np.zeros((self.groups, self.m_tiles * row), np.float32)
         if bias is not None:
             b[:, :self.mg] = bias.reshape(self.groups, self.mg)

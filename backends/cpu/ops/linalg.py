@@ -4,6 +4,7 @@ the direct tile kernel, its weights packed once; everything else through NumPy's
 from __future__ import annotations
 
 import numpy as np
+from hetero.backends.cpu.derived import derived
 from hetero.backends.cpu.nchwc.conv import DirectConv
 from hetero.backends.cpu.ops.table import native
 
@@ -22,16 +23,22 @@ def specialise_gemm(node, graph, opset: int):
             (c_name and c is None):
         return None
     columns = b if attrs.get("transB", 0) else b.T
-    # B's columns as C-ordered rows, times alpha, in one pass (not a product, then a copy)
-    w = np.multiply(columns, np.float32(attrs.get("alpha", 1.0)),
-                    out=np.empty(columns.shape, np.float32))
-    n, k = w.shape
+    alpha = np.float32(attrs.get("alpha", 1.0))
+    n, k = columns.shape
+    # B's columns as C-ordered rows, times alpha, in one pass (not a product, then a copy);
+    # one array per weight, so the packing below is shared too
+    def scaled() -> np.ndarray:
+        w = np.empty((n, k, 1, 1), np.float32)
+        np.multiply(columns, alpha, out=w[:, :, 0, 0])
+        return w
+
+    w = derived(b, ("gemm", bool(attrs.get("transB", 0)), float(alpha)), scaled)
     bias = None
     if c is not None:  # C must be one value per output column to become the bias
         if c.dtype != np.float32 or c.size not in (1, n) or (c.ndim == 2 and c.shape[0] != 1):
             return None
         bias = np.broadcast_to(c.reshape(-1), (n,)) * np.float32(attrs.get("beta", 1.0))
-    kernel = DirectConv(w.reshape(n, k, 1, 1), bias, {})
+    kernel = DirectConv(w, bias, {})
     relu = node.op_type == "FusedGemm"
 
     def run(xs, attrs, opset):
