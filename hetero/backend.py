@@ -159,6 +159,12 @@ class Backend:
         """Whatever running ``node`` needs, built once per plan (an evaluator, a program)."""
         raise UnsupportedOp(f"backend {self.name} does not run ONNX nodes")
 
+    def step_family(self) -> str | None:
+        """Backends that name the same family run each other's prepared nodes as they are
+        (the same code on the same memory), so a re-plan moving a node between their
+        devices prepares nothing again; None: a step is its device's own."""
+        return None
+
     def run_node(self, device: Device, prepared: Any, inputs: dict[str, Any]) -> list[Any]:
         """Run a prepared node (or subgraph) on native buffers (by value name); its outputs,
         in order."""

@@ -76,7 +76,7 @@ def tensor_info(graph: Any, name: str) -> Any:
         return None
     if name in graph.constants:
         value = np.asarray(graph.constants[name])
-        return TensorInfo(tuple(value.shape), value.dtype.name)
+        return TensorInfo(tuple(value.shape), dtype_name(value.dtype))  # .name is slow
     info = graph.values.get(name)
     if info is None or info.dtype is None or info.shape is None:
         return None

@@ -45,6 +45,8 @@ def test_replan_without_a_device_moves_its_nodes_and_reuses_the_steps_that_stay(
     assert stayed and all(smaller.prepared[n] is plan.prepared[n] for n in stayed)
     assert plan.pipeline is smaller.pipeline
     assert plan.pipeline.prepared.devices() == {cpu.id}  # the board's steps are released
+    # the board computes on host memory as the cpu does: its relu moves over as built
+    assert smaller.prepared["relu"] is plan.prepared["relu"]
     fallback = next(d for d in smaller.decisions if d.node == "relu")
     assert fallback.fallback and board.id in fallback.reason  # the pin it could not keep
 

@@ -34,6 +34,10 @@ class HostNodes:
             return "native"
         return "reference" if reference_supports(node, graph) else None
 
+    def step_family(self) -> str:
+        """A prepared node reads no device: any host-memory backend runs it."""
+        return "host nodes"
+
     def prepare_node(self, device: Any, node: Any, graph: Any) -> PreparedNode:
         from hetero.graph.reference import ReferenceNode
 

@@ -16,12 +16,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from hetero.cost import idle_w
-from hetero.plan.objective import Goal, PlanEstimate
+from hetero.plan.objective import Goal, PlanEstimate, figure
 from hetero.plan.score import Found, Scorer
 from hetero.plan.timeline import Replay, Timeline
 
 ENUMERATION_LIMIT = 20_000  # placements exhaustive search may score
 LOCAL_SEARCH_LIMIT = 300  # nodes up to which local search refines (its sweeps are quadratic)
+#: the longest run of consecutive nodes a re-plan's local search moves together (a compile's
+#: moves up to 8): on ResNet-50 and DenseNet-121 with four devices, each removed and added
+#: back, runs of 4 and 8 found nothing runs of 1 and 2 and the neighbourhoods did not, and
+#: took 40% of a re-plan's time (benchmarks/scheduler.py, 2026-12-07)
+REPLAN_RUN = 2
 #: what list scheduling minimises per node, from (energy so far, makespan so far, node's end)
 GREEDY_KEYS: dict[str, Callable[[float, float, float], tuple[float, float]]] = {
     "energy": lambda energy, grown, end: (energy, grown),
@@ -127,7 +132,7 @@ def replanned(score: Scorer, candidates: dict[str, list[str]], start: Start,
     displaced = {i for i, n in enumerate(score.names) if before.get(n) not in candidates[n]}
     kept = {n: listed.placement[n] if i in displaced else before[n]
             for i, n in enumerate(score.names)}
-    tries = [(group, device) for group in moves(score) for device in score.devices
+    tries = [(group, device) for group in moves(score, REPLAN_RUN) for device in score.devices
              if device not in start.devices or displaced.intersection(group)]
     found = score.better(score.found(kept, "re-plan of the previous placement"), best)
     if len(score.names) <= LOCAL_SEARCH_LIMIT:
@@ -181,10 +186,11 @@ class Climb:
         return True
 
 
-def moves(score: Scorer) -> list[list[int]]:
-    """The groups of nodes (indices) local search moves together."""
+def moves(score: Scorer, longest: int = 8) -> list[list[int]]:
+    """The groups of nodes (indices) local search moves together: runs of up to ``longest``
+    consecutive nodes, and each node's neighbourhoods."""
     index = score.layout.index
-    return [list(range(i, j)) for i, j in segments(len(score.names))] + \
+    return [list(range(i, j)) for i, j in segments(len(score.names), longest)] + \
         [[index[n] for n in group] for group in neighbourhoods(score.graph)]
 
 
@@ -193,12 +199,11 @@ def hopeless(goal: Goal, best: PlanEstimate) -> Callable[[float, float, float], 
     energy are at least ``ms`` and ``mj`` cannot rank before ``best``."""
     excess, value = goal.rank(best)
     slack = 1 + 1e-9  # bounds are summed in another order than the figures they bound
+    objective = goal.objective
 
     def test(over: float, ms: float, mj: float) -> bool:
-        floor = PlanEstimate(ms, mj, 0, memory_over=over)
-        least = goal.excess(floor)
-        return least > excess + 1e-9 or \
-            (excess == 0.0 and floor.score(goal.objective) > value * slack)
+        return goal.excess_of(ms, mj, over) > excess + 1e-9 or \
+            (excess == 0.0 and figure(objective, ms, mj) > value * slack)
     return test
 
 

@@ -39,8 +39,19 @@ class PlanEstimate:
 
     def score(self, objective: str) -> float:
         """The figure an objective minimises: mJ, ms, or mJ x ms (energy-delay product)."""
-        return {"energy": self.energy_mj, "latency": self.latency_ms,
-                "edp": self.energy_mj * self.latency_ms}[checked_objective(objective)]
+        return figure(objective, self.latency_ms, self.energy_mj)
+
+
+def figure(objective: str, latency_ms: float, energy_mj: float) -> float:
+    """An objective's figure from latency and energy (searches bound it millions of times,
+    without building an estimate)."""
+    if objective == "energy":
+        return energy_mj
+    if objective == "latency":
+        return latency_ms
+    if checked_objective(objective) == "edp":
+        return energy_mj * latency_ms
+    raise AssertionError(objective)  # unreachable: checked_objective raised
 
 
 def checked_objective(name: str) -> str:
@@ -68,11 +79,15 @@ class Goal:
     def excess(self, estimate: PlanEstimate) -> float:
         """How far ``estimate`` breaks the caps and the devices' memory capacities, relative
         to each (0: keeps them all)."""
-        over = estimate.memory_over
+        return self.excess_of(estimate.latency_ms, estimate.energy_mj, estimate.memory_over)
+
+    def excess_of(self, latency_ms: float, energy_mj: float, memory_over: float) -> float:
+        """``excess`` of the figures themselves."""
+        over = memory_over
         if self.max_latency_ms is not None:
-            over += max(estimate.latency_ms / self.max_latency_ms - 1.0, 0.0)
+            over += max(latency_ms / self.max_latency_ms - 1.0, 0.0)
         if self.max_energy_mj is not None:
-            over += max(estimate.energy_mj / self.max_energy_mj - 1.0, 0.0)
+            over += max(energy_mj / self.max_energy_mj - 1.0, 0.0)
         return over
 
     def rank(self, estimate: PlanEstimate) -> tuple[float, float]:

@@ -105,10 +105,10 @@ class Pipeline:
                     planned=costs.devices, pipeline=self, request=request)
 
     def replan(self, plan: Plan, devices: list[Device]) -> Plan:
-        """``plan``'s request on ``devices``: steps built on devices that left are released
-        (their capability and cost rows stay: a device that comes back reuses them), and
-        the search is the heuristics' from ``plan``'s placement (baselines keep theirs)."""
-        self.prepared.release(set(plan.devices) - {d.id for d in devices})
+        """``plan``'s request on ``devices``: the search is the heuristics' from ``plan``'s
+        placement (baselines keep theirs); steps built on devices that left are released once
+        the new plan is prepared (their capability and cost rows stay: a device that comes
+        back reuses them)."""
         request = plan.request or Request(Goal())
         if request.strategy == "search":
             request = replace(request, strategy="heuristic")

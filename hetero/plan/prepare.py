@@ -16,31 +16,41 @@ from hetero.runtime import Step
 
 
 class Prepared:
-    """Prepared steps and resident weights by device, for every plan of one pipeline."""
+    """Prepared steps and resident weights by device, for the latest plan of one pipeline:
+    preparing a plan reuses what the previous one built (a node that stays on a device that
+    stays, or moves to a device of the same step family) and then forgets the rest, the
+    steps and weights of a device that left included."""
 
     def __init__(self) -> None:
         self.steps: dict[tuple[str, tuple[str, ...]], tuple[Device, Any]] = {}
         self.weights: dict[tuple[str, str], tuple[Device, Any]] = {}
         self.used: set[tuple[Any, ...]] = set()  # keys the plan being prepared asked for
+        self.kin: dict[tuple[str, tuple[str, ...]], Any] = {}  # (family, nodes) -> a step
 
     def keep_used(self) -> None:
-        """Forget what the last plan did not ask for (a node moved off a device that
-        stays): the store holds one plan's steps, not every plan's."""
+        """Forget what the plan just prepared did not ask for."""
         self.steps = {k: v for k, v in self.steps.items() if k in self.used}
         self.weights = {k: v for k, v in self.weights.items() if k in self.used}
+        self.kin = {(family, k[1]): built for k, (device, built) in self.steps.items()
+                    if (family := device.impl.step_family()) is not None}
         self.used = set()
 
     def step(self, unit: Unit, graph: Graph, device: Device) -> Any:
-        """The unit built on the device, or the one built before for the same nodes there."""
+        """The unit built on the device, or the one built before for the same nodes there
+        or on a device of the same step family (``Backend.step_family``)."""
         key = (device.id, tuple(m.name for m in unit.members) or (unit.node.name,))
         self.used.add(key)
         found = self.steps.get(key)
         if found is None or found[0] is not device:
-            node = unit.node
+            node, family = unit.node, device.impl.step_family()
             built = device.impl.prepare_subgraph(device, unit.members, graph, node.inputs,
                                                  node.outputs) if unit.members else \
-                device.impl.prepare_node(device, node, graph)
+                self.kin.get((family, key[1])) if family is not None else None
+            if built is None:
+                built = device.impl.prepare_node(device, node, graph)
             found = self.steps[key] = (device, built)
+            if family is not None and not unit.members:
+                self.kin[family, key[1]] = built
         return found[1]
 
     def weight(self, name: str, graph: Graph, device: Device) -> Any:
@@ -53,12 +63,6 @@ class Prepared:
                 else value
             found = self.weights[name, device.id] = (device, moved)
         return found[1]
-
-    def release(self, device_ids: set[str]) -> None:
-        """Forget what was built on devices that are gone: their steps and weights are freed
-        once no plan holds them."""
-        self.steps = {k: v for k, v in self.steps.items() if k[0] not in device_ids}
-        self.weights = {k: v for k, v in self.weights.items() if k[1] not in device_ids}
 
     def devices(self) -> set[str]:
         """The devices something is built on (for tests and reports)."""

@@ -147,7 +147,9 @@ class Layout:
         ms, mj, source, route = self.transfer(size, holder, where)
         if ms == 0.0 and mj == 0.0:
             return name, at, 0.0, 0, None  # same memory: nothing moves
-        return name, at + ms, mj, size, Span(name, "transfer", route, at, at + ms, source)
+        span = Span(name, "transfer", route, at, at + ms, source) if run.spans is not None \
+            else None  # a search's trial keeps no spans: none is made
+        return name, at + ms, mj, size, span
 
     @staticmethod
     def commit(run: Run, arrivals: Iterable[Arrival], where: str | None) -> None:
