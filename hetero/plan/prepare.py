@@ -25,14 +25,14 @@ class Prepared:
         self.steps: dict[tuple[str, tuple[str, ...]], tuple[Device, Any]] = {}
         self.weights: dict[tuple[str, str], tuple[Device, Any]] = {}
         self.used: set[tuple[Any, ...]] = set()  # keys the plan being prepared asked for
-        self.kin: dict[tuple[str, tuple[str, ...]], Any] = {}  # (family, nodes) -> a step
+        self.kin: dict[tuple[str, str], Any] = {}  # (step family, node name) -> its step
 
     def keep_used(self) -> None:
         """Forget what the plan just prepared did not ask for."""
         self.steps = {k: v for k, v in self.steps.items() if k in self.used}
         self.weights = {k: v for k, v in self.weights.items() if k in self.used}
-        self.kin = {(family, k[1]): built for k, (device, built) in self.steps.items()
-                    if (family := device.impl.step_family()) is not None}
+        kept = {id(built) for _, built in self.steps.values()}
+        self.kin = {k: built for k, built in self.kin.items() if id(built) in kept}
         self.used = set()
 
     def step(self, unit: Unit, graph: Graph, device: Device) -> Any:
@@ -42,16 +42,22 @@ class Prepared:
         self.used.add(key)
         found = self.steps.get(key)
         if found is None or found[0] is not device:
-            node, family = unit.node, device.impl.step_family()
+            node = unit.node
             built = device.impl.prepare_subgraph(device, unit.members, graph, node.inputs,
                                                  node.outputs) if unit.members else \
-                self.kin.get((family, key[1])) if family is not None else None
-            if built is None:
-                built = device.impl.prepare_node(device, node, graph)
+                self.node_step(node, graph, device)
             found = self.steps[key] = (device, built)
-            if family is not None and not unit.members:
-                self.kin[family, key[1]] = built
         return found[1]
+
+    def node_step(self, node: Any, graph: Graph, device: Device) -> Any:
+        """One node built for the device, or as a device of its step family built it."""
+        family = device.impl.step_family()
+        built = self.kin.get((family, node.name)) if family is not None else None
+        if built is None:
+            built = device.impl.prepare_node(device, node, graph)
+        if family is not None:
+            self.kin[family, node.name] = built
+        return built
 
     def weight(self, name: str, graph: Graph, device: Device) -> Any:
         """A constant on the device (a folded sequence stays a host list)."""
