@@ -125,9 +125,10 @@ def best_placement(score: Scorer, candidates: dict[str, list[str]],
 def replanned(score: Scorer, candidates: dict[str, list[str]], start: Start,
               listed: Found, best: Found) -> Found:
     """A re-plan: the previous placement, its nodes whose device left placed as list
-    scheduling places them, then local search over the moves that touch what changed
-    (groups holding such a node, to any device; any group, to a device that came); the
-    better of that and ``best`` (list scheduling, the baselines)."""
+    scheduling places them, or ``best`` (list scheduling, the baselines) where that is
+    better; then local search over the moves that touch what changed (runs of up to
+    ``REPLAN_RUN`` nodes and neighbourhoods holding such a node, to any device; any of
+    them, to a device that came)."""
     before = start.placement
     displaced = {i for i, n in enumerate(score.names) if before.get(n) not in candidates[n]}
     kept = {n: listed.placement[n] if i in displaced else before[n]
