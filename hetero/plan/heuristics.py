@@ -98,6 +98,12 @@ class Start:
     devices: frozenset[str]
 
 
+def scored_baselines(score: Scorer, candidates: dict[str, list[str]]) -> list[Found]:
+    """The best single device (where one runs every node) and the priority order."""
+    return [f for f in (best_single_device(score, candidates),
+                        priority_greedy(score, candidates)) if f is not None]
+
+
 def best_placement(score: Scorer, candidates: dict[str, list[str]],
                    start: Start | None = None, baselines: list[Found] | None = None
                    ) -> tuple[Found, list[Found]]:
@@ -106,8 +112,7 @@ def best_placement(score: Scorer, candidates: dict[str, list[str]],
     by local search on graphs of up to ``LOCAL_SEARCH_LIMIT`` nodes; from ``start``, a
     re-plan (``replanned``). ``baselines``: where the caller has scored them already."""
     if baselines is None:
-        baselines = [f for f in (best_single_device(score, candidates),
-                                 priority_greedy(score, candidates)) if f is not None]
+        baselines = scored_baselines(score, candidates)
     exact = exhaustive(score, candidates)
     if exact is not None:
         return exact, baselines

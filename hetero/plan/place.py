@@ -18,7 +18,7 @@ from hetero.errors import PlanInfeasible, UnsupportedOp
 from hetero.plan.capability import Capability
 from hetero.plan.chain import best_chain, chain_order
 from hetero.plan.costs import CostTable
-from hetero.plan.heuristics import Start, best_placement, best_single_device, priority_greedy
+from hetero.plan.heuristics import Start, best_placement, scored_baselines
 from hetero.plan.objective import Goal
 from hetero.plan.score import Found, Scorer
 
@@ -112,8 +112,7 @@ def allowed(graph: Any, capability: Capability, pins: dict[str, str], strict: bo
 def choose(score: Scorer, candidates: dict[str, list[str]], strategy: str,
            start: Start | None = None) -> tuple[Found, list[Found]]:
     """The placement the strategy picks, and the baselines it is compared with."""
-    baselines = [f for f in (best_single_device(score, candidates),
-                             priority_greedy(score, candidates)) if f is not None]
+    baselines = scored_baselines(score, candidates)
     if strategy == "priority":
         return baselines[-1], baselines
     if strategy == "single-device":

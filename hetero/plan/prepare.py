@@ -80,7 +80,6 @@ def prepare(graph: Graph, units: list[Unit], devices: dict[str, Device], store: 
     """Each unit's prepared step by its node's name, and the constants on the devices that
     read them (weights of a compiled subgraph travel inside it)."""
     prepared, resident = {}, {}
-    store.used = set()
     for unit in units:
         node, device = unit.node, devices[unit.decision.device]
         prepared[node.name] = store.step(unit, graph, device)
