@@ -49,7 +49,8 @@ def test_a_small_dag_gets_the_exhaustive_optimum_and_beats_the_baselines(seed, o
     graph, devices = random_dag(seed, 6), edge_devices("pcie4")
     plan = plan_for(graph, devices, tmp_path, objective=objective)
     best = exhaustive(Scorer(graph, devices, Goal(objective)), everywhere(graph, devices))
-    assert plan.chosen.how in ("MILP (optimal)", "chain programme (optimal)")
+    assert plan.chosen.how in ("MILP (optimal)", "chain programme (optimal)",
+                               "segment programme (optimal)")
     assert plan.estimate.value == pytest.approx(best.estimate.score(objective))
     assert {b.how.split(" (")[0] for b in plan.baselines} == {"best single device",
                                                                "priority order"}

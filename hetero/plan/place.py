@@ -15,18 +15,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hetero.errors import PlanInfeasible, UnsupportedOp
+from hetero.plan.bounds import useful
 from hetero.plan.capability import Capability
 from hetero.plan.chain import best_chain, chain_order
 from hetero.plan.costs import CostTable
 from hetero.plan.heuristics import Start, best_placement, scored_baselines
 from hetero.plan.objective import Goal
 from hetero.plan.score import Found, Scorer
+from hetero.plan.segments import best_segments
 
 #: "search": exact where it can be proved (chain programme, MILP, exhaustive), heuristics
 #: beyond; "heuristic": the heuristics only (what ``plan.replan`` uses: milliseconds, not a
 #: proof); the two baselines
 STRATEGIES = ("search", "heuristic", "single-device", "priority")
-MILP_NODE_LIMIT = 64  # ResNet-50 (58 nodes) solves in 0.2 s; 40-node random DAGs can take 30 s
+MILP_NODE_LIMIT = 64  # exact searches: ResNet-50 (58 nodes) in 0.15 s by MILP; 40-node DAGs: 30 s
 MILP_TIME_LIMIT_S = 2.0  # a MILP not proved optimal by then is dropped for the heuristic
 
 
@@ -123,10 +125,22 @@ def choose(score: Scorer, candidates: dict[str, list[str]], strategy: str,
     exact = chain_search(score, candidates)
     if exact is not None:
         return exact, baselines
-    solved = milp_search(score, candidates) if strategy == "search" else None
-    if solved is not None:
-        return solved, baselines
+    if strategy == "search" and len(score.names) <= MILP_NODE_LIMIT:
+        narrowed = useful(score, candidates, baselines)
+        solved = segment_search(score, narrowed) or milp_search(score, narrowed)
+        if solved is not None:
+            return solved, baselines
     return best_placement(score, candidates, start, baselines)[0], baselines
+
+
+def segment_search(score: Scorer, candidates: dict[str, list[str]]) -> Found | None:
+    """The segment programme's optimum where the graph is a chain of small blocks and the
+    optimum fits in memory; None sends the search to the MILP."""
+    found = best_segments(score, candidates)
+    if found is None:
+        return None
+    result = score.found(found[0], "segment programme (optimal)")
+    return result if result.estimate.memory_over == 0 else None
 
 
 def milp_search(score: Scorer, candidates: dict[str, list[str]]) -> Found | None:
@@ -138,7 +152,7 @@ def milp_search(score: Scorer, candidates: dict[str, list[str]]) -> Found | None
     from hetero.plan.milp import solve
 
     goal = score.goal
-    if goal.objective == "edp" or len(score.names) > MILP_NODE_LIMIT:
+    if goal.objective == "edp":
         return None
     try:
         result = solve(score.graph, candidates, score.devices, goal.objective,
