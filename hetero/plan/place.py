@@ -2,10 +2,10 @@
 
 Pins win; every other node goes where the whole job costs least under the objective (energy,
 latency or energy-delay product) within the latency, energy and memory caps, as
-``hetero.plan.timeline`` plays the placement out under the cost model. Exact where the problem is
-small (the chain programme, a MILP through scipy's HiGHS, exhaustive search), a heuristic
-for the rest; the two baselines,
-best single device and priority order, are always scored beside it for the report. When no
+``hetero.plan.timeline`` plays the placement out under the cost model. Exact where the problem
+is small (the chain programme, the segment programme, a MILP through scipy's HiGHS,
+exhaustive search), a heuristic for the rest; the two baselines, best single device and
+priority order, are always scored beside it for the report. When no
 placement meets the caps, ``PlanInfeasible`` says which one binds and what is reachable.
 """
 
@@ -24,9 +24,9 @@ from hetero.plan.objective import Goal
 from hetero.plan.score import Found, Scorer
 from hetero.plan.segments import best_segments
 
-#: "search": exact where it can be proved (chain programme, MILP, exhaustive), heuristics
-#: beyond; "heuristic": the heuristics only (what ``plan.replan`` uses: milliseconds, not a
-#: proof); the two baselines
+#: "search": exact where it can be proved (chain and segment programmes, MILP, exhaustive),
+#: heuristics beyond; "heuristic": the heuristics only (what ``plan.replan`` uses:
+#: milliseconds, not a proof); the two baselines
 STRATEGIES = ("search", "heuristic", "single-device", "priority")
 MILP_NODE_LIMIT = 64  # exact searches: ResNet-50 (58 nodes) in 0.15 s by MILP; 40-node DAGs: 30 s
 MILP_TIME_LIMIT_S = 2.0  # a MILP not proved optimal by then is dropped for the heuristic

@@ -23,7 +23,7 @@ from hetero.plan.score import Scorer
 from hetero.plan.timeline import Layout, Run
 
 #: node plays the programme may spend (each segment's prefix tree, per entry device), about
-#: 5 µs each: ResNet-50's 22 segments take 9,556 on four devices, 2,800 on three
+#: 5 µs each: ResNet-50's 22 segments take 9,556 on four devices, 2,892 on three
 PLAY_LIMIT = 20_000
 
 
