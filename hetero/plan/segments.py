@@ -130,7 +130,7 @@ def played(layout: Layout, part: range, allowed: list[list[str]], entry: str | N
 
 
 def figures(layout: Layout, run: Run, path: tuple[str, ...], final: bool
-              ) -> tuple[str | None, float, float, tuple[str, ...]]:
+            ) -> tuple[str | None, float, float, tuple[str, ...]]:
     """One played segment: its last node's device, its span and its energy (every device's
     idle power over the span, busy time above it, copies)."""
     if final:
