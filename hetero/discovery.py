@@ -220,15 +220,29 @@ class Registry:
         """
         self.ensure_scanned()
         with self._lock:
-            known = self._devices.get(device.id)
-            if known is device:
-                return None
-            if known is not None:
-                raise HeteroError(f"a device with id {device.id!r} is already registered")
-            event = self._apply("added", device)
-            if device.backend in self._status:
-                self._status[device.backend].devices.append(device.id)
+            event = self._added(device)
         self._deliver()
+        return event
+
+    def attach(self, make: Callable[[], Device]) -> Device:
+        """Make a device (a backend records it) and register it as one step, so that no
+        rescan, attach or detach lands between the two (no ghost, no duplicate id)."""
+        self.ensure_scanned()
+        with self._lock:
+            device = make()
+            self._added(device)
+        self._deliver()
+        return device
+
+    def _added(self, device: Device) -> DeviceEvent | None:
+        known = self._devices.get(device.id)
+        if known is device:
+            return None
+        if known is not None:
+            raise HeteroError(f"a device with id {device.id!r} is already registered")
+        event = self._apply("added", device)
+        if device.backend in self._status:
+            self._status[device.backend].devices.append(device.id)
         return event
 
     def remove(self, device: Device) -> DeviceEvent | None:
@@ -241,11 +255,27 @@ class Registry:
                 if not device.alive:
                     return None
                 raise HeteroError(f"device {device.id!r} is not registered")
-            event = self._apply("removed", device)
-            status = self._status.get(device.backend)
-            if status and device.id in status.devices:
-                status.devices.remove(device.id)
+            event = self._removed(device)
         self._deliver()
+        return event
+
+    def detach(self, device: Device, forget: Callable[[], Any]) -> DeviceEvent:
+        """Make the backend forget a device and remove it from the registry as one step; a
+        device already removed (by another thread too) raises DeviceLost."""
+        with self._lock:
+            device.check_alive("detach it again")
+            if self._devices.get(device.id) is not device:
+                raise HeteroError(f"device {device.id!r} is not registered")
+            forget()
+            event = self._removed(device)
+        self._deliver()
+        return event
+
+    def _removed(self, device: Device) -> DeviceEvent:
+        event = self._apply("removed", device)
+        status = self._status.get(device.backend)
+        if status and device.id in status.devices:
+            status.devices.remove(device.id)
         return event
 
     def subscribe(self, callback: Callable[[DeviceEvent], Any]) -> Callable[[], None]:

@@ -144,7 +144,11 @@ class Queue:
                 return None
             return result
 
-        event.future = self._executor.submit(run)
+        try:
+            event.future = self._executor.submit(run)
+        except RuntimeError:  # the device went away since the check: its queue is closed
+            self.device.check_alive("submit work to it")
+            raise
         return event
 
     def wait(self) -> None:

@@ -19,7 +19,7 @@ import numpy as np
 from hetero.backend import Clock
 from hetero.device import HOST, Device
 from hetero.energy import Energy, Span
-from hetero.errors import ModelError
+from hetero.errors import DeviceLost, ModelError
 from hetero.graph.ir import Graph, Node
 from hetero.history import Feedback, History
 from hetero.plan import view
@@ -74,6 +74,8 @@ class Dispatch:
 
     def run(self, env: dict, began: float, timed: bool = False) -> NodeTime:
         """Run the node; ``timed``: between marks of the device's clock, where it has one."""
+        if not self.device.alive:  # never run silently where the device has gone
+            raise lost(self.device, f"run {self.step.node.label} on it")
         inputs = {name: env[key] for name, key in self.inputs}
         clock = self.clock if timed else None
         first = clock.mark() if clock is not None else None
@@ -91,6 +93,13 @@ class Dispatch:
         return NodeTime(node.name, node.op_type, self.step.device, self.step.tier, elapsed,
                         (start - began) * 1e3, timing,
                         None if clock is None else (clock, first, last))
+
+
+def lost(device: Device, doing: str) -> DeviceLost:
+    """The error a plan raises where a device it uses has gone: what to do instead."""
+    return DeviceLost(f"device {device.id} ({device.name}) was removed; cannot {doing}. "
+                      "Re-plan on the devices left (plan.replan(hetero.devices())), or run "
+                      "through a hetero.Session, which re-plans as devices come and go")
 
 
 def read_clocks(times: list[NodeTime]) -> None:
@@ -160,6 +169,8 @@ class Plan:
 
     def __post_init__(self) -> None:
         self.calls = dispatches(self)
+        self.using = [self.devices[d] for d in dict.fromkeys(s.device for s in self.steps)
+                      if d in self.devices]  # checked alive before every run
 
     @property
     def placement(self) -> dict[str, str]:
@@ -175,6 +186,9 @@ class Plan:
     def run(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
         """Run the graph on ``feeds`` ({input name: array}); {output name: NumPy array}."""
         checked = self.check_feeds(feeds)
+        for device in self.using:
+            if not device.alive:
+                raise lost(device, "run this plan, which places work on it")
         feedback = self.feedback()
         recording = feedback is not None and feedback.recording(self.runs)
         learning = feedback is not None and feedback.learning(self.runs)
@@ -275,6 +289,8 @@ class Plan:
         if target == HOST:
             return host
         device = self.devices[target]
+        if not device.alive:
+            raise lost(device, "copy a value onto it")
         return device.impl.from_host(device, np.asarray(host))
 
     def check_feeds(self, feeds: dict[str, Any]) -> dict[str, Any]:

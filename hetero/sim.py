@@ -33,9 +33,8 @@ def attach(profile: str | DeviceProfile, link: str | LinkProfile | None = None) 
     link = link if link is not None else profile.default_link
     if isinstance(link, str):
         link = lookup(link, links, "link")
-    device = registry.backend("sim").attach(profile, link)
-    registry.add(device)
-    return device
+    sim = registry.backend("sim")
+    return registry.attach(lambda: sim.attach(profile, link))
 
 
 def detach(device: Device | str) -> None:
@@ -45,6 +44,5 @@ def detach(device: Device | str) -> None:
         device = registry.device(device)
     if not device.simulated:
         raise HeteroError(f"{device.id} is not a simulated device; only sim devices detach")
-    device.check_alive("detach it again")
-    registry.backend("sim").detach(device)
-    registry.remove(device)
+    sim = registry.backend("sim")
+    registry.detach(device, lambda: sim.detach(device))

@@ -23,7 +23,7 @@ from typing import Any
 from hetero.cost import CostModel
 from hetero.device import Device, one_per_silicon
 from hetero.discovery import default_registry
-from hetero.errors import UnsupportedOp
+from hetero.errors import DeviceLost, UnsupportedOp
 from hetero.graph import Model, load
 from hetero.graph.ir import Graph
 from hetero.graph.passes import optimise
@@ -89,6 +89,10 @@ class Pipeline:
     def plan(self, devices: list[Device], request: Request,
              start: Start | None = None) -> Plan:
         """Stages 2 to 6 for ``devices``, each from the cache where it holds."""
+        gone = [d.id for d in devices if not d.alive]
+        if gone:
+            raise DeviceLost(f"cannot plan on {', '.join(gone)}: removed (unplugged, "
+                             "detached); hetero.devices() lists the devices left")
         table = self.capability(devices)
         costs = self.cost_table(table, devices)
         placed = place(self.graph, table, costs, request.pins, request.strict, request.goal,
