@@ -66,6 +66,7 @@ from hetero.plan.pipeline import compile, evaluate  # noqa: A004 - hetero.compil
 from hetero.queue import Event, Queue, Work
 from hetero.runtime import Plan
 from hetero.selector import Selector
+from hetero.session import Session, SessionEvent, SessionStats
 
 __version__ = "0.1.0"
 
@@ -117,6 +118,7 @@ def links() -> dict[str, LinkProfile]:
 __all__ = [
     "Model",
     "Plan",
+    "Session", "SessionEvent", "SessionStats",
     "compile",
     "evaluate",
     "PlanEstimate",

@@ -118,7 +118,8 @@ class Device:
         if not self.alive:
             raise DeviceLost(
                 f"device {self.id} ({self.name}) was removed; cannot {doing}. Copy data off a "
-                "device before detaching it, or pick a surviving device with hetero.devices()")
+                "device before detaching it, or pick a surviving device with hetero.devices()",
+                device=self)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description; the simulated flag and figure sources are always included."""

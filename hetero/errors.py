@@ -12,7 +12,12 @@ class DeviceNotFound(HeteroError, LookupError):
 
 
 class DeviceLost(HeteroError):
-    """A device went away (unplugged, detached) while data or work still referred to it."""
+    """A device went away (unplugged, detached) while data or work still referred to it;
+    ``device`` is that device where the raiser knew it (a plan's run always says)."""
+
+    def __init__(self, message: str = "", device: object = None):
+        super().__init__(message)
+        self.device = device
 
 
 class DeviceMismatch(HeteroError, ValueError):

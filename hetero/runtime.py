@@ -80,7 +80,11 @@ class Dispatch:
         clock = self.clock if timed else None
         first = clock.mark() if clock is not None else None
         start = time.perf_counter()
-        outputs = self.device.impl.run_node(self.device, self.prepared, inputs)
+        try:
+            outputs = self.device.impl.run_node(self.device, self.prepared, inputs)
+        except DeviceLost as exc:  # the backend found the device gone: say which
+            exc.device = exc.device or self.device
+            raise
         elapsed = (time.perf_counter() - start) * 1e3
         last = clock.mark() if clock is not None else None
         for key, value in zip(self.outputs, outputs, strict=False):
@@ -99,7 +103,7 @@ def lost(device: Device, doing: str) -> DeviceLost:
     """The error a plan raises where a device it uses has gone: what to do instead."""
     return DeviceLost(f"device {device.id} ({device.name}) was removed; cannot {doing}. "
                       "Re-plan on the devices left (plan.replan(hetero.devices())), or run "
-                      "through a hetero.Session, which re-plans as devices come and go")
+                      "through a hetero.Session, which re-plans as devices come and go", device)
 
 
 def read_clocks(times: list[NodeTime]) -> None:
