@@ -151,3 +151,17 @@ def test_a_closed_session_refuses_requests_and_stops_following_devices(registry)
     before = len(session.events)
     hetero.sim.detach(hetero.sim.attach(JETSON_GPU))
     assert len(session.events) == before
+
+
+def test_injected_faults_are_survived_and_counted(registry):
+    from hetero.testing.faults import inject
+
+    sims = [hetero.sim.attach(JETSON_GPU) for _ in range(2)]
+    restores = [inject(s, rate=0.2, seed=k) for k, s in enumerate(sims)]
+    with hetero.Session(chain_model(), devices=[*sims, "cpu"], retries=5) as session:
+        for _ in range(40):
+            np.testing.assert_allclose(session.run({"x": X})["d"], WANT, rtol=1e-6)
+            hetero.rescan()  # a lost device its backend still sees comes back
+        faults = [r() for r in restores]
+        assert sum(f.failed for f in faults) >= 1 and session.stats.retried >= 1
+        assert session.stats.completed == 40 and session.stats.failed == 0
