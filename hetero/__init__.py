@@ -67,6 +67,7 @@ from hetero.queue import Event, Queue, Work
 from hetero.runtime import Plan
 from hetero.selector import Selector
 from hetero.session import Session, SessionEvent, SessionStats
+from hetero.watch import Watcher, watch
 
 __version__ = "0.1.0"
 
@@ -118,7 +119,7 @@ def links() -> dict[str, LinkProfile]:
 __all__ = [
     "Model",
     "Plan",
-    "Session", "SessionEvent", "SessionStats",
+    "Session", "SessionEvent", "SessionStats", "Watcher", "watch",
     "compile",
     "evaluate",
     "PlanEstimate",

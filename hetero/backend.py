@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
@@ -41,6 +42,16 @@ class Clock(Protocol):
         """Device time between two marks; waits for the later one."""
 
 
+@dataclass(frozen=True)
+class Uevent:
+    """Which kernel device events (udev) concern a backend: a subsystem ("pci", "usb",
+    "drm", "accel", "misc", …), optionally only devices of one vendor (the hex id a USB or
+    PCI device reports, e.g. "03e7" for Intel Movidius)."""
+
+    subsystem: str
+    vendor: str | None = None
+
+
 class Backend:
     """Base class of every backend. Subclasses set ``name`` and implement ``discover``."""
 
@@ -68,6 +79,12 @@ class Backend:
     def discover(self) -> list[Device]:
         """The devices present now. Called on every registry scan; may be called again later."""
         raise NotImplementedError
+
+    def uevents(self) -> tuple[Uevent, ...]:
+        """The kernel device events after which this backend's devices may have changed
+        (``hetero.watch`` rescans it then, and only then); () for hardware that never comes
+        or goes, or that the backend notices itself."""
+        return ()
 
     # -- memory ------------------------------------------------------------------------------
     def allocate(self, device: Device, shape: tuple[int, ...], dtype: np.dtype) -> Any:

@@ -11,7 +11,7 @@ import os
 import threading
 import warnings
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -142,10 +142,11 @@ class Registry:
             f"backends: {', '.join(found) or 'none'}")
 
     # -- scanning ----------------------------------------------------------------------------
-    def rescan(self) -> list[DeviceEvent]:
-        """Ask every backend what it sees now; report and apply the difference as events."""
+    def rescan(self, backends: Collection[str] | None = None) -> list[DeviceEvent]:
+        """Ask every backend (or only those named) what it sees now; report and apply the
+        difference as events."""
         with self._lock:
-            seen = self._discover_all()
+            seen = self._discover_all(backends)
             events = [self._apply("removed", d) for i, d in list(self._devices.items())
                       if i not in seen]
             events += [self._apply("added", d) for i, d in seen.items() if i not in self._devices]
@@ -153,11 +154,14 @@ class Registry:
         self._deliver()
         return events
 
-    def _discover_all(self) -> dict[str, Device]:
+    def _discover_all(self, only: Collection[str] | None = None) -> dict[str, Device]:
         seen: dict[str, Device] = {}
         wanted = requested_backends(self.env) or []
         self._failed = None
         for name, backend in self.backends().items():
+            if only is not None and name not in only and self._scanned:
+                seen.update((d.id, d) for d in self._devices.values() if d.backend == name)
+                continue  # not asked: what it reported stands
             status = self._discover_one(backend, seen)
             self._status[name] = status
             if status.state != "ok" and name in wanted and self._failed is None:

@@ -33,6 +33,7 @@ from hetero.plan.objective import Goal
 from hetero.plan.pipeline import Pipeline, Request
 from hetero.runtime import Plan
 from hetero.selector import select
+from hetero.watch import release, shared
 
 #: what a newly arrived device's plan must save, as a fraction of the objective, to be
 #: swapped in (a re-plan that saves less is not worth preparing twice)
@@ -71,6 +72,8 @@ class Session:
     matched against the live devices at every re-plan). The rest is ``hetero.compile``'s.
     ``max_in_flight`` bounds the requests ``submit`` has queued or running (it blocks beyond);
     ``retries`` bounds how often one request is run again after a device was lost under it.
+    ``watch``: follow the kernel's device events (``hetero.watch``; a poller where there are
+    none) while the session is open, so hardware that comes or goes is noticed unasked.
     """
 
     def __init__(self, model: Any, devices: Sequence[Device | str] | str | None = None,
@@ -78,7 +81,8 @@ class Session:
                  max_energy_mj: float | None = None, placement: dict[str, str] | None = None,
                  strict: bool = False, passes: Sequence[str] | None = None,
                  strategy: str = "search", history: History | None = None,
-                 max_in_flight: int = 64, retries: int = 3, workers: int = 2):
+                 max_in_flight: int = 64, retries: int = 3, workers: int = 2,
+                 watch: bool = True):
         self.request = Request(Goal(objective, max_latency_ms, max_energy_mj),
                                dict(placement) if placement is not None else None, strict,
                                strategy)
@@ -101,6 +105,7 @@ class Session:
         self._pipeline.check_pins(placement)
         self._plan: Plan | None = self._pipeline.plan(self.devices(), self.request)
         self._unsubscribe = self.registry.subscribe(self._on_event)
+        self.watcher = shared(self.registry) if watch else None
 
     # -- devices and plans -------------------------------------------------------------------
     def devices(self) -> list[Device]:
@@ -305,6 +310,8 @@ class Session:
             return
         self._closed = True
         self._unsubscribe()
+        if self.watcher is not None:
+            release(self.registry)
         self._pool.shutdown(wait=True)
         for thread in list(self._background):
             thread.join(30)

@@ -22,7 +22,7 @@ from hetero.backends.cuda.memory import DLPACK_CUDA, Memory, numpy_dtype
 from hetero.backends.cuda.nodes import TorchNodes
 from hetero.backends.cuda.nvml import Figures, figures, nvml_meter, pcie_generation
 
-from hetero.backend import Backend, Clock
+from hetero.backend import Backend, Clock, Uevent
 from hetero.catalogue import LinkProfile
 from hetero.device import Device, DeviceProfile
 from hetero.discovery import default_registry
@@ -148,6 +148,10 @@ class CUDABackend(TorchNodes, Backend):
 
     def __init__(self) -> None:
         self._memory: dict[str, Memory] = {}
+
+    def uevents(self) -> tuple[Uevent, ...]:
+        """NVIDIA's PCI devices (vendor 0x10de: an eGPU, a hot-plugged card)."""
+        return (Uevent("pci", "10de"),)
 
     def unavailable_reason(self) -> str | None:
         missing = super().unavailable_reason()

@@ -18,7 +18,7 @@ import numpy as np
 from hetero.backends.cpu.hostinfo import host_arch
 from hetero.backends.opencl import pocl, programs
 
-from hetero.backend import Backend
+from hetero.backend import Backend, Uevent
 from hetero.cache import cached
 from hetero.device import HOST_CPU, Device, DeviceProfile
 from hetero.errors import KernelCompileError
@@ -141,6 +141,10 @@ class OpenCLBackend(Backend):
     name = "opencl"
     extra = "opencl"
     requires = ("pyopencl",)
+
+    def uevents(self) -> tuple[Uevent, ...]:
+        """GPUs and FPGA cards come on PCI and show as DRM or accel nodes."""
+        return (Uevent("pci"), Uevent("drm"), Uevent("accel"))
 
     def discover(self) -> list[Device]:
         import pyopencl as cl

@@ -23,7 +23,7 @@ from hetero.backends.tvm.kernels import TIRKernels
 from hetero.backends.tvm.subgraph import submodel
 from hetero.backends.tvm.targets import TVMTarget, covered
 
-from hetero.backend import HostMemoryBackend
+from hetero.backend import HostMemoryBackend, Uevent
 from hetero.cache import cached
 from hetero.device import Device
 from hetero.discovery import default_registry
@@ -45,6 +45,13 @@ class TVMBackend(TIRKernels, HostMemoryBackend):
     extra = "tvm"
     requires = ("tvm",)
     subgraphs = True  # the runtime hands it runs of nodes to compile as one unit
+
+    def uevents(self) -> tuple[Uevent, ...]:
+        """NPUs its vendor targets drive: USB sticks (Coral: Global Unichip 0x1a6e before its
+        firmware loads, Google 0x18d1 after; Intel Movidius 0x03e7) and the kernel's accel
+        subsystem (Intel NPU, Habana, AMD XDNA)."""
+        return (Uevent("usb", "1a6e"), Uevent("usb", "18d1"), Uevent("usb", "03e7"),
+                Uevent("accel"))
 
     def discover(self) -> list[Device]:
         import tvm
