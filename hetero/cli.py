@@ -1,5 +1,5 @@
-"""The ``hetero`` command line: ``devices``, ``profiles``, ``ops``, ``run``, ``plan`` and
-``conformance``."""
+"""The ``hetero`` command line: ``devices``, ``profiles``, ``ops``, ``run``, ``plan``,
+``conformance`` and ``monitor`` (in ``hetero.monitor``)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 
 import hetero
 from hetero.device import Device, DeviceProfile, one_per_silicon
+from hetero.monitor import add_monitor_command
 from hetero.plan.objective import OBJECTIVES
 from hetero.plan.place import STRATEGIES
 
@@ -333,6 +334,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="machine-readable output")
     run.set_defaults(run=cmd_run)
     add_plan_command(sub)
+    add_monitor_command(sub)
     return top
 
 
