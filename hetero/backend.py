@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 
-from hetero.errors import UnsupportedOp
+from hetero.errors import DeviceLost, UnsupportedOp
 
 if TYPE_CHECKING:
     from hetero.device import Device
@@ -104,6 +104,15 @@ class Backend:
                 dtype: np.dtype) -> np.ndarray:
         """Copy a device buffer back into a new host array."""
         raise UnsupportedOp(f"backend {self.name} cannot copy data from its devices")
+
+    def probe(self, device: Device) -> None:
+        """Check that the device answers (a health probe before a quarantined device is
+        trusted again): by default a small array copied there and back. Raise
+        ``DeviceLost`` (or anything) when it does not."""
+        host = np.arange(16, dtype=np.float32)
+        back = self.to_host(device, self.from_host(device, host), host.shape, host.dtype)
+        if not np.array_equal(np.asarray(back), host):
+            raise DeviceLost(f"{device.id} returned other data than it was given", device)
 
     def dlpack_device(self, device: Device) -> tuple[int, int] | None:
         """The DLPack (device type, index) of the device's own memory, where foreign

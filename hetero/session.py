@@ -38,6 +38,13 @@ from hetero.watch import release, shared
 #: what a newly arrived device's plan must save, as a fraction of the objective, to be
 #: swapped in (a re-plan that saves less is not worth preparing twice)
 SWAP_MARGIN = 0.02
+#: a device lost under requests this many times within QUARANTINE_WINDOW_S is quarantined:
+#: left out of the session's plans until its health probe (``Backend.probe``) passes, first
+#: after PROBE_FIRST_S (twice as long for each earlier quarantine of it), then twice as long
+#: after each failed probe, up to PROBE_MAX_S
+QUARANTINE_STRIKES = 3
+QUARANTINE_WINDOW_S = 10.0
+PROBE_FIRST_S, PROBE_MAX_S = 1.0, 30.0
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,10 @@ class Session:
         self._why: HeteroError | None = None  # why there is no plan, when there is none
         self._closed = False
         self._background: list[threading.Thread] = []
+        self._strikes: dict[str, list[float]] = {}  # device id -> when it was lost
+        self._quarantines: dict[str, int] = {}  # device id -> times quarantined
+        #: device id -> (the device, when its next probe is due, the wait after that)
+        self.quarantined: dict[str, tuple[Device, float, float]] = {}
         self._slots = threading.BoundedSemaphore(max_in_flight)
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="hetero-session")
         self._pipeline = Pipeline(model, passes, history)
@@ -110,13 +121,13 @@ class Session:
     # -- devices and plans -------------------------------------------------------------------
     def devices(self) -> list[Device]:
         """The live devices the session may plan on now."""
-        live = self.registry.devices()
+        live = [d for d in self.registry.devices() if d.id not in self.quarantined]
         if self.wanted is None:
             return one_per_silicon(live)
         chosen: list[Device] = []
         for want in self.wanted:
             if isinstance(want, Device):
-                found = want if want.alive else None
+                found = want if want in live else None
             else:
                 try:
                     found = select(want.strip(), live)
@@ -273,10 +284,59 @@ class Session:
                 self.stats.retried += 1
             self._note("failover", f"{device.id if device else 'a device'} lost mid-request: "
                        f"{exc}")
+        if device is not None:
+            self._strike(device)
         if device is not None and device.alive:
             with contextlib.suppress(HeteroError):  # not registered: nothing to tell
                 self.registry.remove(device)  # its subscribers, this session included, hear
         self._replan_now(plan, f"{device.id if device else 'a device'} lost mid-request")
+
+    def _strike(self, device: Device) -> None:
+        """Count a loss; the ``QUARANTINE_STRIKES``-th within the window quarantines it."""
+        now = time.monotonic()
+        with self._lock:
+            recent = [t for t in self._strikes.get(device.id, [])
+                      if t > now - QUARANTINE_WINDOW_S] + [now]
+            self._strikes[device.id] = recent
+            if len(recent) < QUARANTINE_STRIKES or device.id in self.quarantined:
+                return
+            times = self._quarantines.get(device.id, 0)  # trusted slower each time
+            self._quarantines[device.id] = times + 1
+            wait = min(PROBE_FIRST_S * 2 ** times, PROBE_MAX_S)
+            self.quarantined[device.id] = (device, now + wait, wait)
+            self._note("quarantined", f"{device.id}: lost {len(recent)} times in "
+                       f"{QUARANTINE_WINDOW_S:g} s; probed in {wait:g} s")
+        self._in_background(self._probing)
+
+    def _probing(self) -> None:
+        """Probe quarantined devices when due until none is left (or the session closes)."""
+        while not self._closed:
+            with self._lock:
+                if not self.quarantined:
+                    return
+                due = min(self.quarantined.values(), key=lambda q: q[1])
+            device, when, wait = due
+            time.sleep(min(max(0.0, when - time.monotonic()), 0.1))
+            if time.monotonic() < when:
+                continue
+            self._probe(device, wait)
+
+    def _probe(self, device: Device, wait: float) -> None:
+        try:
+            if not device.alive:
+                raise DeviceLost(f"{device.id} is not present", device)
+            device.impl.probe(device)
+        except Exception as exc:  # noqa: BLE001 - any failure keeps it out
+            longer = min(2 * wait, PROBE_MAX_S)
+            with self._lock:
+                self.quarantined[device.id] = (device, time.monotonic() + longer, longer)
+                self._note("probe failed", f"{device.id}: {exc}; next in {longer:g} s")
+            return
+        with self._lock:
+            self.quarantined.pop(device.id, None)
+            self._strikes.pop(device.id, None)
+            self._note("trusted again", f"{device.id}: its health probe passed")
+        self._consider(device)
 
     def _completed(self) -> None:
         with self._lock:

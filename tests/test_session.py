@@ -165,3 +165,58 @@ def test_injected_faults_are_survived_and_counted(registry):
         faults = [r() for r in restores]
         assert sum(f.failed for f in faults) >= 1 and session.stats.retried >= 1
         assert session.stats.completed == 40 and session.stats.failed == 0
+
+
+def test_a_device_lost_repeatedly_is_quarantined_until_its_probe_passes(registry,
+                                                                       monkeypatch):
+    import hetero.session as session_module
+    from hetero.testing.faults import inject
+
+    monkeypatch.setattr(session_module, "PROBE_FIRST_S", 0.05)
+    sim = hetero.sim.attach(JETSON_GPU)
+    backend = registry.backend("sim")
+    probes = []
+
+    def probe(device):  # fails while the device still fails its nodes
+        probes.append(device.impl is not backend)
+        if device.impl is not backend:
+            raise DeviceLost(f"{device.id}: still failing (injected)", device)
+
+    monkeypatch.setattr(backend, "probe", probe)
+    restore = inject(sim, rate=1.0)  # every node on it fails (the twin keeps the probe)
+    with hetero.Session(chain_model(), devices=[sim, "cpu"], placement={"square": sim.id},
+                        retries=1) as session:
+        for _ in range(3):  # lost, back on the next rescan, lost again ...
+            np.testing.assert_allclose(session.run({"x": X})["d"], WANT, rtol=1e-6)
+            hetero.rescan()
+            assert settled(session, session.generation - 1)
+        assert sim.id in session.quarantined and sim.alive  # present, but not trusted
+        assert sim not in session.devices()
+        assert sim.id not in session.plan.placement.values()
+        assert until(lambda: any(e.kind == "probe failed" for e in session.events))
+        restore()
+        assert until(lambda: sim.id not in session.quarantined, timeout=10)
+        assert any(e.kind == "trusted again" and sim.id in e.detail for e in session.events)
+        assert sim in session.devices() and probes[0] is True and probes[-1] is False
+        np.testing.assert_allclose(session.run({"x": X})["d"], WANT, rtol=1e-6)
+
+
+def until(condition, timeout: float = 5.0) -> bool:
+    end = time.monotonic() + timeout
+    while not condition() and time.monotonic() < end:
+        time.sleep(0.01)
+    return condition()
+
+
+def test_the_failover_example_answers_every_request_right(registry, capsys):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+    import failover
+
+    failover.main()
+    shown = capsys.readouterr().out
+    assert "removed: now on cpu:0" in shown and "lost mid-request" in shown
+    summary = shown.strip().splitlines()[-1]
+    assert " 0 wrong" in summary and " 0 failed" in summary, summary

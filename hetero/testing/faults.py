@@ -44,6 +44,12 @@ class FaultyNodes:
             raise DeviceLost(f"{device.id}: a node failed (injected fault)", device)
         return super().run_node(device, prepared, inputs)  # type: ignore[misc]
 
+    def probe(self, device: Device) -> None:
+        """A flaky device fails its health probe as often as its nodes."""
+        if self.faults.strike():
+            raise DeviceLost(f"{device.id}: the probe failed (injected fault)", device)
+        super().probe(device)  # type: ignore[misc]
+
 
 def inject(device: Device, rate: float, seed: int = 0) -> Callable[[], Faults]:
     """Make ``device`` fail ``rate`` of its nodes from now on; returns a function that
