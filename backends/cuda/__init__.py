@@ -12,7 +12,9 @@ rail (``jetson.py``), whose integrated GPU shares the host's memory.
 
 from __future__ import annotations
 
+import contextlib
 import glob
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,14 +22,20 @@ import numpy as np
 from hetero.backends.cuda import jetson
 from hetero.backends.cuda.memory import DLPACK_CUDA, Memory, numpy_dtype
 from hetero.backends.cuda.nodes import TorchNodes
-from hetero.backends.cuda.nvml import Figures, figures, nvml_meter, pcie_generation
+from hetero.backends.cuda.nvml import (
+    Figures,
+    figures,
+    nvml_meter,
+    pcie_generation,
+    watch_xids,
+)
 
 from hetero.backend import Backend, Clock, Uevent
 from hetero.catalogue import LinkProfile
 from hetero.device import Device, DeviceProfile
 from hetero.discovery import default_registry
 from hetero.energy import Meter
-from hetero.errors import UnsupportedOp
+from hetero.errors import HeteroError, UnsupportedOp
 from hetero.hookspecs import hookimpl
 from hetero.kernel import ir
 from hetero.kernel.codegen import cuda as codegen
@@ -148,6 +156,7 @@ class CUDABackend(TorchNodes, Backend):
 
     def __init__(self) -> None:
         self._memory: dict[str, Memory] = {}
+        self._xid_stop: threading.Event | None = None
 
     def uevents(self) -> tuple[Uevent, ...]:
         """NVIDIA's PCI devices (vendor 0x10de: an eGPU, a hot-plugged card)."""
@@ -176,8 +185,29 @@ class CUDABackend(TorchNodes, Backend):
             return [self.simulated_device(i) for i in range(len(cuda.gpus))]
         import torch
 
-        return [self.real_device(i, torch.cuda.get_device_properties(i))
-                for i in range(torch.cuda.device_count())]
+        found = [self.real_device(i, torch.cuda.get_device_properties(i))
+                 for i in range(torch.cuda.device_count())]
+        self.watch_xids(found)
+        return found
+
+    def watch_xids(self, found: list[Device]) -> None:
+        """Follow NVML's critical Xid events for the GPUs just found (a GPU that fell off
+        the bus may still be listed until the driver lets go of it)."""
+        if self._xid_stop is not None:
+            self._xid_stop.set()
+        self._xid_stop = threading.Event()
+        watch_xids({d.info.get("pci_bus_id") or d.native: d for d in found}, self.lost,
+                   self._xid_stop)
+
+    def lost(self, device: Device, xid: int) -> None:
+        """A critical Xid: the registry's device of that id is marked lost, and every
+        subscriber (a session re-plans) is told."""
+        registry = default_registry()
+        for known in registry.devices():
+            if known.id == device.id and known.backend == self.name:
+                known.info["lost"] = f"NVML critical Xid {xid}"
+                with contextlib.suppress(HeteroError):
+                    registry.remove(known)
 
     def real_device(self, index: int, props: Any) -> Device:
         import torch

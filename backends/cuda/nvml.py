@@ -1,8 +1,12 @@
-"""NVIDIA's management library (nvidia-ml-py): the GPU's energy counter and its PCIe link."""
+"""NVIDIA's management library (nvidia-ml-py): the GPU's energy counter, its PCIe link, and
+the critical Xid events after which it is lost."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from hetero.energy import Meter
 
@@ -81,3 +85,44 @@ def figures(gpu: int | str) -> Figures:
                    ask(pynvml.nvmlDeviceGetMaxClockInfo, pynvml.NVML_CLOCK_MEM),
                    ask(pynvml.nvmlDeviceGetMemoryBusWidth),
                    None if draw_mw is None else draw_mw / 1000.0)
+
+
+#: Xids after which the GPU is gone or must be reset before it computes again (NVIDIA, "Xid
+#: Errors", docs.nvidia.com/deploy/xid-errors): 48 double-bit ECC error, 79 fallen off the
+#: bus, 94/95 contained/uncontained ECC error, 119/120 GSP RPC timeout/error. Others (13, 31,
+#: 43: a faulting kernel) end one application's work, not the device.
+LOST_XIDS = frozenset({48, 79, 94, 95, 119, 120})
+
+
+def watch_xids(gpus: dict[int | str, Any], lost: Callable[[Any, int], None],
+               stop: threading.Event) -> threading.Thread | None:
+    """A thread calling ``lost(device, xid)`` when NVML reports a critical Xid in
+    ``LOST_XIDS`` on one of ``gpus`` ({NVML index or PCI bus id: device}); None where NVML
+    or its events are not available (a Jetson, no driver, no nvidia-ml-py)."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        events = pynvml.nvmlEventSetCreate()
+        by_uuid = {}
+        for key, device in gpus.items():
+            handle = handle_of(pynvml, key)
+            pynvml.nvmlDeviceRegisterEvents(handle, pynvml.nvmlEventTypeXidCriticalError,
+                                            events)
+            by_uuid[pynvml.nvmlDeviceGetUUID(handle)] = device
+    except Exception:  # noqa: BLE001 - no library, no driver, or no events on this GPU
+        return None
+
+    def wait() -> None:
+        while not stop.is_set():
+            try:
+                data = pynvml.nvmlEventSetWait_v2(events, 200)  # ms; times out to check stop
+                device = by_uuid.get(pynvml.nvmlDeviceGetUUID(data.device))
+            except pynvml.NVMLError:
+                continue
+            if device is not None and int(data.eventData) in LOST_XIDS:
+                lost(device, int(data.eventData))
+
+    thread = threading.Thread(target=wait, name="hetero-nvml-xid", daemon=True)
+    thread.start()
+    return thread
