@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 from hetero.backends.cuda import jetson
+from hetero.backends.cuda.errors import lost_on_sticky
 from hetero.backends.cuda.memory import DLPACK_CUDA, Memory, numpy_dtype
 from hetero.backends.cuda.nodes import TorchNodes
 from hetero.backends.cuda.nvml import (
@@ -326,7 +327,7 @@ class CUDABackend(TorchNodes, Backend):
         if memory.stream is None:  # the simulator's "device" is the host: no device timer
             program.function[blocks, block](*values, *spec.global_size)
             return None
-        with cuda.gpus[device.native]:  # the queue's thread: numba's context for this GPU
+        with lost_on_sticky(device), cuda.gpus[device.native]:  # numba's context for it
             stream = cuda.external_stream(memory.stream.cuda_stream)
             launched = compiled(program.function, [*values, *spec.global_size])
             start, end = cuda.event(), cuda.event()

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from hetero.backends.cuda.errors import lost_on_sticky
 
 #: the dtypes torch holds on a GPU that ONNX models use (no strings, no complex)
 TENSOR_DTYPES = {"bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32",
@@ -97,7 +98,7 @@ class TorchNodes:
             xs[i] = value
         if prepared.tier == "portable":
             return self.run_portable(device, prepared, xs)
-        with self.memory(device).ordered():  # copies to contiguous memory on the stream too
+        with lost_on_sticky(device), self.memory(device).ordered():  # copies on the stream
             outputs = prepared.run(xs, prepared.attrs, prepared.opset)
             return [y if y.is_contiguous() else y.contiguous() for y in outputs]
 

@@ -21,7 +21,7 @@ from hetero.backends.opencl import pocl, programs
 from hetero.backend import Backend, Uevent
 from hetero.cache import cached
 from hetero.device import HOST_CPU, Device, DeviceProfile
-from hetero.errors import KernelCompileError
+from hetero.errors import DeviceLost, KernelCompileError
 from hetero.hookspecs import hookimpl
 from hetero.kernel import ir
 from hetero.kernel.codegen import opencl as codegen
@@ -236,13 +236,32 @@ class OpenCLBackend(Backend):
         handle = device.native
         values = marshal_scalars(program.kernel.params, args, SCALAR_ARGS)
         program.cl_kernel.set_args(*values)
-        event = handle.cl.enqueue_nd_range_kernel(handle.queue, program.cl_kernel,
-                                                  spec.global_size, spec.local_size)
-        event.wait()
+        try:
+            event = handle.cl.enqueue_nd_range_kernel(handle.queue, program.cl_kernel,
+                                                      spec.global_size, spec.local_size)
+            event.wait()
+        except Exception as exc:
+            raise lost_if_unavailable(device, exc) from exc
         return DeviceTime(event.profile.end - event.profile.start)
 
     def max_group_size(self, device: Device) -> int:
         return int(device.native.dev.max_work_group_size)
+
+
+#: OpenCL's CL_DEVICE_NOT_AVAILABLE (cl.h): the device went away or was reset
+DEVICE_NOT_AVAILABLE = -2
+
+
+def lost_if_unavailable(device: Device, exc: Exception) -> Exception:
+    """``DeviceLost`` for an OpenCL error whose code is CL_DEVICE_NOT_AVAILABLE (pyopencl's
+    errors carry it as ``code``, or as their first argument's); else ``exc`` itself."""
+    code = getattr(exc, "code", None)
+    if code is None and exc.args:
+        code = getattr(exc.args[0], "code", None)
+    if code == DEVICE_NOT_AVAILABLE:
+        return DeviceLost(f"{device.id}: OpenCL reports CL_DEVICE_NOT_AVAILABLE ({exc})",
+                          device)
+    return exc
 
 
 @hookimpl

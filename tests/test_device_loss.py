@@ -1,5 +1,6 @@
-"""NVML's critical Xid events mark a GPU lost: checked against a stand-in for nvidia-ml-py
-that delivers the events a real driver would (no GPU here)."""
+"""A lost GPU or OpenCL device becomes DeviceLost: NVML's critical Xid events (against a
+stand-in for nvidia-ml-py that delivers the events a real driver would; no GPU here), CUDA's
+sticky errors and OpenCL's CL_DEVICE_NOT_AVAILABLE."""
 
 from __future__ import annotations
 
@@ -110,3 +111,27 @@ def test_a_lost_xid_removes_the_registry_s_gpu(registry, nvml):
     finally:
         stop.set()
         thread.join(5)
+
+
+def test_a_sticky_cuda_error_is_a_lost_device_and_out_of_memory_is_not():
+    from hetero.backends.cuda.errors import lost_on_sticky
+
+    gpu = types.SimpleNamespace(id="cuda:0")
+    sticky = "cuda:0: CUDA reported a sticky error"
+    with pytest.raises(hetero.DeviceLost, match=sticky) as lost, lost_on_sticky(gpu):
+        raise RuntimeError("CUDA error: an illegal memory access was encountered")
+    assert lost.value.device is gpu and isinstance(lost.value.__cause__, RuntimeError)
+    with pytest.raises(RuntimeError, match="out of memory"), lost_on_sticky(gpu):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+
+def test_opencl_device_not_available_is_a_lost_device():
+    from hetero.backends.opencl import lost_if_unavailable
+
+    device = types.SimpleNamespace(id="opencl:gpu:0")
+    gone = RuntimeError("clEnqueueNDRangeKernel failed: DEVICE_NOT_AVAILABLE")
+    gone.code = -2
+    assert isinstance(lost_if_unavailable(device, gone), hetero.DeviceLost)
+    busy = RuntimeError("clEnqueueNDRangeKernel failed: OUT_OF_HOST_MEMORY")
+    busy.code = -6
+    assert lost_if_unavailable(device, busy) is busy
