@@ -108,6 +108,7 @@ class Session:
         self._background: list[threading.Thread] = []
         self._strikes: dict[str, list[float]] = {}  # device id -> when it was lost
         self._quarantines: dict[str, int] = {}  # device id -> times quarantined
+        self._prober: threading.Thread | None = None
         #: device id -> (the device, when its next probe is due, the wait after that)
         self.quarantined: dict[str, tuple[Device, float, float]] = {}
         self._slots = threading.BoundedSemaphore(max_in_flight)
@@ -284,7 +285,7 @@ class Session:
                 self.stats.retried += 1
             self._note("failover", f"{device.id if device else 'a device'} lost mid-request: "
                        f"{exc}")
-        if device is not None:
+        if device is not None and device.alive:  # this request found the loss: a strike
             self._strike(device)
         if device is not None and device.alive:
             with contextlib.suppress(HeteroError):  # not registered: nothing to tell
@@ -306,7 +307,11 @@ class Session:
             self.quarantined[device.id] = (device, now + wait, wait)
             self._note("quarantined", f"{device.id}: lost {len(recent)} times in "
                        f"{QUARANTINE_WINDOW_S:g} s; probed in {wait:g} s")
-        self._in_background(self._probing)
+            if self._prober is not None and self._prober.is_alive():
+                return  # the running prober takes it
+            self._prober = threading.Thread(target=self._probing, daemon=True,
+                                            name="hetero-session-probe")
+        self._prober.start()
 
     def _probing(self) -> None:
         """Probe quarantined devices when due until none is left (or the session closes)."""
@@ -322,9 +327,13 @@ class Session:
             self._probe(device, wait)
 
     def _probe(self, device: Device, wait: float) -> None:
+        """Probe the device registered under the quarantined id now (it may have been
+        unplugged and plugged in again since)."""
+        present = [d for d in self.registry.devices() if d.id == device.id]
         try:
-            if not device.alive:
+            if not present:
                 raise DeviceLost(f"{device.id} is not present", device)
+            device = present[0]
             device.impl.probe(device)
         except Exception as exc:  # noqa: BLE001 - any failure keeps it out
             longer = min(2 * wait, PROBE_MAX_S)
@@ -373,7 +382,7 @@ class Session:
         if self.watcher is not None:
             release(self.registry)
         self._pool.shutdown(wait=True)
-        for thread in list(self._background):
+        for thread in [*self._background, *([self._prober] if self._prober else [])]:
             thread.join(30)
 
     def __enter__(self) -> Session:
