@@ -225,10 +225,7 @@ class Session:
                 if self._plan is not current:
                     return
                 if now < then * (1 - SWAP_MARGIN):
-                    self._plan = fresh
-                    self.generation += 1
-                    self.stats.replans += 1
-                    self._note("replanned", f"{device.id} added: {objective} {then:.4g} -> "
+                    self._swap(fresh, f"{device.id} added: {objective} {then:.4g} -> "
                                f"{now:.4g} (modeled)")
                 else:
                     self._note("kept plan", f"{device.id} added: {now:.4g} is not "
@@ -254,7 +251,7 @@ class Session:
         with self._lock:
             self.stats.requests += 1
         for attempt in range(self.retries + 1):
-            plan = self.plan_or_fail()
+            plan = self._plan_or_fail()
             try:
                 outputs = plan.run(held)
             except DeviceLost as exc:
@@ -269,7 +266,7 @@ class Session:
         raise DeviceLost(f"the request lost a device on each of its {self.retries + 1} tries; "
                          "devices are leaving faster than the session can re-plan")
 
-    def plan_or_fail(self) -> Plan:
+    def _plan_or_fail(self) -> Plan:
         try:
             return self.plan
         except PlanInfeasible:

@@ -111,11 +111,11 @@ class Watcher:
 def vendor_of(properties: dict[str, str]) -> int | None:
     """The vendor id a uevent reports: USB's PRODUCT ("3e7/2485/1"), PCI's PCI_ID
     ("10DE:2330"), or udev's ID_VENDOR_ID."""
-    for key, field in (("ID_VENDOR_ID", 0), ("PRODUCT", 0), ("PCI_ID", 0)):
+    for key in ("ID_VENDOR_ID", "PRODUCT", "PCI_ID"):
         text = properties.get(key)
         if text:
             try:
-                return int(text.replace(":", "/").split("/")[field], 16)
+                return int(text.replace(":", "/").split("/")[0], 16)
             except ValueError:
                 continue
     return None
