@@ -18,6 +18,7 @@ from hetero.catalogue import LinkProfile
 from hetero.device import Device, DeviceProfile
 from hetero.discovery import BackendStatus, DeviceEvent, default_registry
 from hetero.errors import (
+    DeadlineExceeded,
     DeviceLost,
     DeviceMismatch,
     DeviceNotFound,
@@ -27,6 +28,7 @@ from hetero.errors import (
     ModelError,
     PlanInfeasible,
     PluginError,
+    RunError,
     UnsupportedOp,
 )
 from hetero.graph import Model, load
@@ -129,9 +131,10 @@ __all__ = [
     "global_size", "group_id", "int32", "int64", "kernel", "local_array", "local_id",
     "local_size", "log", "log2", "max", "min", "num_groups", "pow", "private_array", "rsqrt",
     "sin", "sqrt", "tanh", "BackendStatus", "Device", "DeviceEvent", "DeviceLost", "DeviceMismatch",
-    "DeviceNotFound", "DeviceOutOfMemory", "DeviceProfile", "Event", "HeteroError",
-    "KernelCompileError", "LinkProfile", "ModelError", "PLUGIN_API_VERSION", "PlanInfeasible",
-    "PluginError", "Queue", "Selector", "UnsupportedOp", "Work", "asarray", "backend_status",
+    "DeadlineExceeded", "DeviceNotFound", "DeviceOutOfMemory", "DeviceProfile", "Event",
+    "HeteroError", "KernelCompileError", "LinkProfile", "ModelError", "PLUGIN_API_VERSION",
+    "PlanInfeasible", "PluginError", "Queue", "RunError", "Selector", "UnsupportedOp", "Work",
+    "asarray", "backend_status",
     "device", "devices", "empty", "from_dlpack", "hookimpl", "links", "on_device_event",
     "plugin_errors", "profiles", "rescan", "sim", "zeros",
 ]

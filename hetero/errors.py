@@ -36,6 +36,19 @@ class ModelError(HeteroError, ValueError):
     """An ONNX model is malformed or unsafe to load."""
 
 
+class RunError(HeteroError, RuntimeError):
+    """A node failed while a plan ran; ``node`` and ``device`` say which, the cause is chained.
+    (A model the checker accepts can still fail on the data it is given.)"""
+
+    def __init__(self, message: str, node: str = "", device: str = ""):
+        super().__init__(message)
+        self.node, self.device = node, device
+
+
+class DeadlineExceeded(HeteroError, TimeoutError):
+    """A run passed the ``timeout_ms`` it was given (``Plan.run``, ``Session``)."""
+
+
 class KernelCompileError(HeteroError):
     """A ``@hetero.kernel`` function falls outside the kernel language or failed to build."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,9 +20,10 @@ import numpy as np
 from hetero.backend import Clock
 from hetero.device import HOST, Device
 from hetero.energy import Energy, Span
-from hetero.errors import DeviceLost, ModelError
+from hetero.errors import DeviceLost, DeviceOutOfMemory, HeteroError, ModelError, RunError
 from hetero.graph.ir import Graph, Node
 from hetero.history import Feedback, History
+from hetero.limits import check_deadline, deadline
 from hetero.plan import view
 from hetero.replay import Replay, record
 
@@ -72,8 +74,10 @@ class Dispatch:
     frees: tuple[tuple[str, str], ...]  # env keys no later step reads
     clock: Clock | None = None  # the device's timer, where it runs nodes asynchronously
 
-    def run(self, env: dict, began: float, timed: bool = False) -> NodeTime:
-        """Run the node; ``timed``: between marks of the device's clock, where it has one."""
+    def run(self, env: dict, began: float, timed: bool = False,
+            ledger: Ledger | None = None) -> NodeTime:
+        """Run the node; ``timed``: between marks of the device's clock, where it has one;
+        ``ledger``: count what it leaves on its device (shapes unknown at compile time)."""
         if not self.device.alive:  # never run silently where the device has gone
             raise lost(self.device, f"run {self.step.node.label} on it")
         inputs = {name: env[key] for name, key in self.inputs}
@@ -85,13 +89,21 @@ class Dispatch:
         except DeviceLost as exc:  # the backend found the device gone: say which
             exc.device = exc.device or self.device
             raise
+        except HeteroError:
+            raise
+        except Exception as exc:  # numpy's, a kernel's, a backend's: name the node
+            raise node_failure(self.step.node, self.device, exc) from exc
         elapsed = (time.perf_counter() - start) * 1e3
         last = clock.mark() if clock is not None else None
         for key, value in zip(self.outputs, outputs, strict=False):
             if key is not None:
                 env[key] = value
+                if ledger is not None:
+                    ledger.charge(key[1], value, self.step.node.label)
         for key in self.frees:
-            env.pop(key, None)
+            value = env.pop(key, None)
+            if ledger is not None and value is not None:
+                ledger.release(key[1], value)
         node = self.step.node
         timing = "host" if self.clock is None else "submitted"
         return NodeTime(node.name, node.op_type, self.step.device, self.step.tier, elapsed,
@@ -104,6 +116,51 @@ def lost(device: Device, doing: str) -> DeviceLost:
     return DeviceLost(f"device {device.id} ({device.name}) was removed; cannot {doing}. "
                       "Re-plan on the devices left (plan.replan(hetero.devices())), or run "
                       "through a hetero.Session, which re-plans as devices come and go", device)
+
+
+def node_failure(node: Node, device: Device, exc: Exception) -> HeteroError:
+    """The hetero error for a node that raised something else: which node, where, why."""
+    if isinstance(exc, MemoryError):
+        why = str(exc) or "the allocation failed"
+        return DeviceOutOfMemory(f"{node.label} ran out of memory on {device.id} ({why}); "
+                                 "feed smaller inputs or place it on a device with more memory")
+    return RunError(f"{node.label} failed on {device.id}: {type(exc).__name__}: {exc}. "
+                    "The model passed the ONNX checker, so its inputs at run time (shapes, "
+                    "values) are the likely cause", node.name, device.id)
+
+
+def nbytes(value: Any) -> int:
+    return int(getattr(value, "nbytes", 0) or 0)
+
+
+class Ledger:
+    """Live bytes per device during one run of a plan whose shapes were symbolic at compile
+    time: the planner could not check its memory, so each result is counted as it lands
+    and one that overflows its device's capacity ends the run (simulated devices included)."""
+
+    def __init__(self, plan: Plan, env: dict) -> None:
+        self.devices = {i: d for i, d in plan.devices.items() if d.memory_bytes > 0}
+        self.live: dict[str, int] = dict.fromkeys(self.devices, 0)
+        for (_, where), value in env.items():
+            if where in self.live:
+                self.live[where] += nbytes(value)
+
+    def charge(self, where: str, value: Any, doing: str) -> None:
+        if where not in self.live:
+            return
+        self.live[where] += nbytes(value)
+        device = self.devices[where]
+        if self.live[where] > device.memory_bytes:
+            raise DeviceOutOfMemory(
+                f"{doing} leaves {self.live[where]:,} bytes live on {device.id}"
+                f"{' (simulated)' if device.simulated else ''}, over its "
+                f"{device.memory_bytes:,}; the model's shapes were symbolic at compile time, "
+                "so these inputs were too large for the plan: feed smaller ones or re-plan on "
+                "devices with more memory")
+
+    def release(self, where: str, value: Any) -> None:
+        if where in self.live:
+            self.live[where] -= nbytes(value)
 
 
 def read_clocks(times: list[NodeTime]) -> None:
@@ -175,6 +232,10 @@ class Plan:
         self.calls = dispatches(self)
         self.using = [self.devices[d] for d in dict.fromkeys(s.device for s in self.steps)
                       if d in self.devices]  # checked alive before every run
+        #: shapes unknown at compile time: memory is counted as each run goes (``Ledger``)
+        self.symbolic = any(v.shape is None or not all(isinstance(d, int) and d >= 0
+                                                       for d in v.shape)
+                            for v in self.graph.values.values() if v.dtype is not None)
 
     @property
     def placement(self) -> dict[str, str]:
@@ -187,9 +248,18 @@ class Plan:
         return self.chosen.estimate
 
     # -- running ------------------------------------------------------------------------------
-    def run(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
-        """Run the graph on ``feeds`` ({input name: array}); {output name: NumPy array}."""
+    def run(self, feeds: dict[str, Any], timeout_ms: float | None = None
+            ) -> dict[str, np.ndarray]:
+        """Run the graph on ``feeds`` ({input name: array}); {output name: NumPy array}.
+
+        ``timeout_ms`` bounds the run: it ends with DeadlineExceeded once that has passed
+        (checked between nodes and between a Loop's iterations; a node already running on
+        a device finishes first)."""
         checked = self.check_feeds(feeds)
+        with deadline(timeout_ms):
+            return self._run(checked, feeds)
+
+    def _run(self, checked: dict[str, Any], feeds: dict[str, Any]) -> dict[str, np.ndarray]:
         for device in self.using:
             if not device.alive:
                 raise lost(device, "run this plan, which places work on it")
@@ -221,12 +291,17 @@ class Plan:
         for name, array in feeds.items():
             env[name, HOST] = array
         times = []
+        ledger = Ledger(self, env) if self.symbolic else None
         for step, call in zip(self.steps, self.calls, strict=True):
             if call is None:
-                env[step.value, step.device] = self.transfer(env[step.value, step.source],
-                                                             step.source, step.device)
+                check_deadline(f"copying {step.value!r} to {step.device}")
+                value = self.transfer(env[step.value, step.source], step.source, step.device)
+                env[step.value, step.device] = value
+                if ledger is not None:
+                    ledger.charge(step.device, value, f"copying {step.value!r}")
             else:
-                times.append(call.run(env, began, timed))
+                check_deadline(f"running {step.node.label}")
+                times.append(call.run(env, began, timed, ledger))
         return {out.name: env[out.name, HOST] for out in self.graph.outputs}, times
 
     def run_replay(self, replay: Replay, feeds: dict[str, Any], began: float, timed: bool
@@ -299,6 +374,13 @@ class Plan:
 
     def check_feeds(self, feeds: dict[str, Any]) -> dict[str, Any]:
         wanted = {v.name: v for v in self.graph.inputs}
+        if not isinstance(feeds, Mapping):
+            raise ModelError(f"feeds must be a mapping {{input name: array}}, not "
+                             f"{type(feeds).__name__}; e.g. plan.run({{"
+                             f"{', '.join(f'{n!r}: array' for n in wanted) or ''}}})")
+        odd = [repr(k) for k in feeds if not isinstance(k, str)]
+        if odd:
+            raise ModelError(f"feeds are keyed by input name (a str); got {', '.join(odd)}")
         weights = sorted(set(feeds) & set(self.graph.constants))
         if weights:
             raise ModelError(f"inputs {', '.join(weights)} are initializers (weights) of the "
@@ -335,12 +417,16 @@ def checked_feed(value: Any, want: Any) -> Any:
     sequences and other non-tensor inputs (no declared dtype) pass as given."""
     if want.dtype is None:
         return value
-    array = np.asarray(value) if not isinstance(value, np.ndarray) else value
-    if array.dtype != want.dtype:
-        if isinstance(value, np.ndarray | np.generic):
-            raise ModelError(f"input {want.name!r} is {array.dtype}; the model declares "
-                             f"{want.dtype}: convert it with .astype(np.{want.dtype})")
-        array = array.astype(want.dtype)  # Python numbers and lists take the declared type
+    try:
+        array = np.asarray(value) if not isinstance(value, np.ndarray) else value
+        if array.dtype != want.dtype:
+            if isinstance(value, np.ndarray | np.generic):
+                raise ModelError(f"input {want.name!r} is {array.dtype}; the model declares "
+                                 f"{want.dtype}: convert it with .astype(np.{want.dtype})")
+            array = array.astype(want.dtype)  # Python numbers and lists take the declared type
+    except (ValueError, TypeError, OverflowError) as exc:  # ragged lists, text, objects
+        raise ModelError(f"input {want.name!r}: cannot make a {want.dtype} array of the "
+                         f"{type(value).__name__} given ({exc}); pass a NumPy array") from exc
     if want.shape is not None:
         fixed = [(i, d) for i, d in enumerate(want.shape) if isinstance(d, int) and d > 0]
         if array.ndim != len(want.shape) or any(array.shape[i] != d for i, d in fixed):

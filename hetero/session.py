@@ -18,7 +18,7 @@ import contextlib
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,8 +27,9 @@ import numpy as np
 
 from hetero.device import Device, one_per_silicon
 from hetero.discovery import DeviceEvent, default_registry
-from hetero.errors import DeviceLost, HeteroError, PlanInfeasible, UnsupportedOp
+from hetero.errors import DeviceLost, HeteroError, ModelError, PlanInfeasible, UnsupportedOp
 from hetero.history import History
+from hetero.limits import deadline
 from hetero.plan.objective import Goal
 from hetero.plan.pipeline import Pipeline, Request
 from hetero.runtime import Plan
@@ -89,13 +90,14 @@ class Session:
                  strict: bool = False, passes: Sequence[str] | None = None,
                  strategy: str = "search", history: History | None = None,
                  max_in_flight: int = 64, retries: int = 3, workers: int = 2,
-                 watch: bool = True):
+                 watch: bool = True, timeout_ms: float | None = None):
         self.request = Request(Goal(objective, max_latency_ms, max_energy_mj),
                                dict(placement) if placement is not None else None, strict,
                                strategy)
         self.wanted = devices.split(",") if isinstance(devices, str) else \
             None if devices is None else list(devices)
         self.retries = retries
+        self.timeout_ms = timeout_ms
         self.registry = default_registry()
         self.stats = SessionStats()
         self.events: deque[SessionEvent] = deque(maxlen=1000)
@@ -241,15 +243,24 @@ class Session:
         self.events.append(SessionEvent(time.monotonic(), kind, detail, self.generation))
 
     # -- requests ------------------------------------------------------------------------------
-    def run(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
+    def run(self, feeds: dict[str, Any], timeout_ms: float | None = None
+            ) -> dict[str, np.ndarray]:
         """Run the model on ``feeds``; a device lost mid-run sends the request to the next
-        plan, from its inputs (at most ``retries`` times)."""
+        plan, from its inputs (at most ``retries`` times). ``timeout_ms`` (default: the
+        session's) bounds the request, retries included (DeadlineExceeded)."""
         if self._closed:
             raise HeteroError("the session is closed; open a new hetero.Session")
+        if not isinstance(feeds, Mapping):
+            raise ModelError(f"feeds must be a mapping {{input name: array}}, not "
+                             f"{type(feeds).__name__}")
         held = {name: np.array(value, copy=True) if isinstance(value, np.ndarray) else value
                 for name, value in feeds.items()}  # the caller may reuse its buffers
         with self._lock:
             self.stats.requests += 1
+        with deadline(self.timeout_ms if timeout_ms is None else timeout_ms):
+            return self._attempts(held)
+
+    def _attempts(self, held: dict[str, Any]) -> dict[str, np.ndarray]:
         for attempt in range(self.retries + 1):
             plan = self._plan_or_fail()
             try:
@@ -356,13 +367,13 @@ class Session:
             setattr(self.stats, what, getattr(self.stats, what) + 1)
             self._note(what, "a request raised")
 
-    def submit(self, feeds: dict[str, Any]) -> Future:
+    def submit(self, feeds: dict[str, Any], timeout_ms: float | None = None) -> Future:
         """``run`` on the session's workers; blocks while ``max_in_flight`` are pending."""
         if self._closed:
             raise HeteroError("the session is closed; open a new hetero.Session")
         self._slots.acquire()
         try:
-            future = self._pool.submit(self.run, feeds)
+            future = self._pool.submit(self.run, feeds, timeout_ms)
         except BaseException:
             self._slots.release()
             raise

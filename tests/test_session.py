@@ -229,7 +229,7 @@ def test_submit_blocks_beyond_max_in_flight(registry):
     with hetero.Session(chain_model(), devices=["cpu"], max_in_flight=2, workers=3,
                         watch=False) as session:
         gate = threading.Event()
-        session.run = lambda feeds: gate.wait(10)  # requests that hold their slot
+        session.run = lambda feeds, timeout_ms=None: gate.wait(10)  # they hold their slot
         first, second = session.submit({"x": X}), session.submit({"x": X})
         third: list = []
         waiting = threading.Thread(target=lambda: third.append(session.submit({"x": X})))

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from hetero.errors import ModelError
+from hetero.limits import MAX_SUBGRAPH_DEPTH, max_nodes
 
 #: What one tensor costs beyond its data once it is an array (so a million empty tensors
 #: count too).
@@ -81,9 +82,11 @@ def load(source: Any, memory_limit: int | None = None) -> Model:
 def parse(source: Any, onnx: Any, limit: int) -> tuple[Any, str, Path | None]:
     """(ModelProto without external data, a name for messages, the folder of external data)."""
     if isinstance(source, onnx.ModelProto):
+        name = f"model {source.graph.name or '(unnamed)'}"
+        check_structure(source, name)  # before CopyFrom, which recurses in C
         proto = onnx.ModelProto()
         proto.CopyFrom(source)
-        return proto, f"model {source.graph.name or '(unnamed)'}", None
+        return proto, name, None
     if isinstance(source, bytes | bytearray | memoryview):
         data, name, folder = bytes(source), "model bytes", None
     elif isinstance(source, str | os.PathLike):
@@ -98,7 +101,36 @@ def parse(source: Any, onnx: Any, limit: int) -> tuple[Any, str, Path | None]:
         proto.ParseFromString(data)  # external data stays unread until its paths are checked
     except Exception as exc:  # protobuf's DecodeError and friends
         raise ModelError(f"{name}: not an ONNX model (protobuf parse failed: {exc})") from exc
+    check_structure(proto, name)
     return proto, name, folder
+
+
+def check_structure(proto: Any, name: str) -> None:
+    """Refuse subgraphs nested deeper than MAX_SUBGRAPH_DEPTH or more nodes than
+    ``max_nodes()``, walking without recursion, so that no later recursive walk (ours, the
+    ONNX checker's, protobuf's copy) meets an unbounded depth."""
+    from onnx import AttributeProto
+
+    limit, count = max_nodes(), 0
+    pending = [(list(proto.graph.node), 0, "the main graph")]
+    pending += [(list(f.node), 0, f"function {f.name!r}") for f in proto.functions]
+    while pending:
+        nodes, depth, where = pending.pop()
+        count += len(nodes)
+        if count > limit:
+            raise ModelError(f"{name}: more than {limit:,} nodes (subgraphs and functions "
+                             "included); set HETERO_MAX_NODES to allow more")
+        for node in nodes:
+            for attr in node.attribute:
+                graphs = [attr.g] if attr.type == AttributeProto.GRAPH else \
+                    list(attr.graphs) if attr.type == AttributeProto.GRAPHS else []
+                if graphs and depth + 1 > MAX_SUBGRAPH_DEPTH:
+                    raise ModelError(
+                        f"{name}: node {node.name or node.op_type!r} ({node.op_type}) in "
+                        f"{where} nests subgraphs more than {MAX_SUBGRAPH_DEPTH} deep; ONNX "
+                        "tools cannot parse such a model. Flatten the control flow")
+                pending += [(list(g.node), depth + 1, f"{node.op_type} body {attr.name!r}")
+                            for g in graphs]
 
 
 def read_model_file(path: Path, limit: int) -> bytes:
@@ -244,7 +276,7 @@ def confined(folder: Path, location: str, where: str, name: str) -> Path:
 def check(proto: Any, name: str, onnx: Any) -> None:
     try:
         onnx.checker.check_model(proto)
-    except onnx.checker.ValidationError as exc:
+    except Exception as exc:  # ValidationError, and ValueError where protobuf cannot parse
         raise ModelError(f"{name}: the ONNX checker refused it: {first_lines(exc)}") from exc
 
 

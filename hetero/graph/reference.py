@@ -7,11 +7,14 @@ ONNX Runtime by the backend test suite and the model tests.)
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
 
+from hetero.errors import RunError
 from hetero.graph.ir import Graph, Node
+from hetero.limits import check_deadline, max_loop_trips
 
 
 class ReferenceNode:
@@ -32,11 +35,54 @@ class ReferenceNode:
             [ValueInfoProto(name=n) for n in node.proto.output if n])
         self.outputs = list(node.proto.output)
         self.evaluator = ReferenceEvaluator(wrapper, opsets=dict(graph.opsets),
-                                            functions=graph.functions or None)
+                                            functions=graph.functions or None,
+                                            new_ops=[bounded_loop()])
 
     def __call__(self, feeds: dict[str, np.ndarray]) -> list[Any]:
         results = iter(self.evaluator.run(None, {n: feeds[n] for n in self.names}))
         return [next(results) if name else None for name in self.outputs]
+
+
+@functools.cache
+def bounded_loop() -> type:
+    """``onnx.reference``'s Loop with hetero's bounds (nested bodies get it too): a trip
+    count over ``max_loop_trips()`` is refused before the first iteration, iterations past it
+    stop a condition-driven loop, and every iteration checks the run's deadline."""
+    from onnx.reference.ops.op_loop import Loop as OnnxLoop
+
+    class Loop(OnnxLoop):
+        op_domain = ""
+
+        def __init__(self, onnx_node: Any, run_params: dict) -> None:
+            super().__init__(onnx_node, run_params)
+            body, self._trips = self._run_body, 0
+
+            def counted(*args: Any, **kwargs: Any) -> Any:
+                self._trips += 1
+                self._check(self._trips)
+                check_deadline(f"iteration {self._trips} of {self._label()}")
+                return body(*args, **kwargs)
+
+            self._run_body = counted
+
+        def _label(self) -> str:
+            return f"Loop node {self.onnx_node.name or '(unnamed)'!r}"
+
+        def _check(self, trips: int) -> None:
+            limit = max_loop_trips()
+            if trips > limit:
+                raise RunError(f"{self._label()} asks for {trips:,} iterations or more, over "
+                               f"the limit of {limit:,}; set HETERO_MAX_LOOP_TRIPS to allow "
+                               "more", self.onnx_node.name)
+
+        def _run(self, M: Any, cond: Any, *args: Any, **kwargs: Any) -> Any:
+            runs = cond is None or bool(np.asarray(cond).reshape(-1)[:1].all())
+            if runs and M is not None and np.size(M) == 1:
+                self._check(int(np.asarray(M).reshape(())))
+            self._trips = 0
+            return super()._run(M, cond, *args, **kwargs)
+
+    return Loop
 
 
 def unfused(node: Node) -> list:

@@ -120,8 +120,11 @@ def size(xs, attrs, opset):
 
 @native("ConstantOfShape")
 def constant_of_shape(xs, attrs, opset):
-    value = attrs.get("value")
-    fill = np.zeros(1, np.float32) if value is None else np.asarray(value).reshape(-1)
+    from onnx import numpy_helper
+
+    value = attrs.get("value")  # a TensorProto, as onnx.helper reads attributes
+    fill = np.zeros(1, np.float32) if value is None else \
+        numpy_helper.to_array(value).reshape(-1)
     out = torch.empty(integers(xs, 0), dtype=torch_dtype(fill.dtype), device=xs[0].device)
     return [out.fill_(fill[0].item())]
 

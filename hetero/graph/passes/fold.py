@@ -3,10 +3,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from hetero.graph.ir import Graph, Node
 from hetero.graph.passes.rewrite import with_nodes
+from hetero.limits import fold_max_bytes
+
+log = logging.getLogger("hetero")
 
 #: ops whose output differs run to run, or that need the run's context
 NEVER = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
@@ -58,14 +63,19 @@ def predicted_bytes(node: Node, known: dict, graph: Graph) -> int | None:
 
 
 def fold_constants(graph: Graph) -> Graph:
-    """Fold what is known, within the model's memory limit (a ConstantOfShape asking for
-    terabytes is left to run time, where it fails with its context)."""
+    """Fold what is known, within the model's memory limit and ``fold_max_bytes()``: a
+    148-byte ConstantOfShape asking for gigabytes is left to run time, where it is computed
+    only if a run needs it (and fits the device)."""
     known = dict(graph.constants)
-    budget = graph.memory_limit - sum(v.nbytes for v in known.values())
+    budget = min(graph.memory_limit - sum(v.nbytes for v in known.values()), fold_max_bytes())
     keep = []
     for node in graph.nodes:
         size = predicted_bytes(node, known, graph) if foldable(node, known, graph) else None
         if size is None or size > budget:
+            if size is not None:
+                log.info("constant folding left %s to run time: its result takes %s bytes, "
+                         "over the %s left of the fold limit (HETERO_FOLD_MAX_BYTES)",
+                         node.label, f"{size:,}", f"{max(budget, 0):,}")
             keep.append(node)
             continue
         try:
