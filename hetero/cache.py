@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import os
+import secrets
 import stat
 import tempfile
 from collections.abc import Callable, Iterator
@@ -217,6 +218,32 @@ class Folder:
             if why:  # under the same lock: never a writer's entry in mid-replace
                 self._drop(name, why)
         return data
+
+    @contextlib.contextmanager
+    def checked_path(self, name: str) -> Iterator[Path | None]:
+        """A path to the entry once checked, for what is loaded by path (dlopen); None when
+        absent or not to be trusted (discarded). It is a fresh hard link to the checked file:
+        a writer replacing the entry meanwhile does not change what is loaded, and the new
+        name makes the loader map a rebuilt entry anew (it reuses what it loaded under a
+        name it has seen). The link goes when the block ends."""
+        link = found = None
+        if self.usable:
+            with self._locked():
+                data, why = self._verify(name)
+                if why:
+                    self._drop(name, why)
+                elif data is not None:
+                    found = link = self.path / f".load-{secrets.token_hex(8)}{Path(name).suffix}"
+                    try:
+                        os.link(self.path / name, link)
+                    except OSError:  # no hard links here: the entry itself
+                        found, link = self.path / name, None
+        try:
+            yield found
+        finally:
+            if link is not None:
+                with contextlib.suppress(OSError):
+                    link.unlink()
 
     def read_json(self, name: str, schema: Schema = dict) -> dict[str, Any] | None:
         """The entry as a JSON document of ``schema``'s layout; else None (discarded)."""

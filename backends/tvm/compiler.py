@@ -81,15 +81,16 @@ def cached_library(path: Path, build: Callable[[], Any], expect: Callable[[Any],
     import tvm
 
     folder = Folder(path.parent)
-    if folder.read(path.name) is not None:
-        try:
-            found = expect(tvm.runtime.load_module(str(path)))
-        except Exception as exc:  # noqa: BLE001 - TVM raises many types: rebuild it
-            folder.discard(path.name, f"TVM cannot use it ({type(exc).__name__}: "
-                                      f"{str(exc).strip()[-200:]})")
-        else:
-            stats["loaded"] += 1
-            return found, "loaded from the compile cache"
+    with folder.checked_path(path.name) as checked:
+        if checked is not None:
+            try:
+                found = expect(tvm.runtime.load_module(str(checked)))
+            except Exception as exc:  # noqa: BLE001 - TVM raises many types: rebuild it
+                folder.discard(path.name, f"TVM cannot use it ({type(exc).__name__}: "
+                                          f"{str(exc).strip()[-200:]})")
+            else:
+                stats["loaded"] += 1
+                return found, "loaded from the compile cache"
     start = time.perf_counter()
     library = build()
     found = expect(library)
