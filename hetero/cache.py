@@ -179,12 +179,13 @@ class Folder:
         blob = json.dumps({"format": 1, "entries": live}, indent=1, sort_keys=True).encode()
         self._replace(INDEX, lambda tmp: tmp.write_bytes(blob))
 
-    def _open(self, name: str) -> tuple[bytes | None, str | None]:
-        """The file's bytes if it is a safe regular file: (None, None) if missing; else
-        (None, why not). Read through one descriptor (no symlink), so what is checked is
-        what is read."""
+    def _open(self, name: str, size: int | None = None) -> tuple[bytes | None, str | None]:
+        """The file's bytes if it is a safe regular file (of ``size`` bytes, where given):
+        (None, None) if missing; else (None, why not). Read through one descriptor, never
+        through a symlink nor blocking on a planted FIFO, so what is checked is what is read."""
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
         try:
-            fd = os.open(self.path / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            fd = os.open(self.path / name, flags)
         except FileNotFoundError:
             return None, None
         except OSError as exc:
@@ -192,18 +193,17 @@ class Folder:
         with os.fdopen(fd, "rb") as f:
             st = os.fstat(fd)
             why = "it is not a regular file" if not stat.S_ISREG(st.st_mode) else unsafe(st)
+            if why is None and size is not None and st.st_size != size:
+                why = f"it has {st.st_size} bytes where {size} were written (truncated or changed)"
             return (None, why) if why else (f.read(), None)
 
     def _verify(self, name: str) -> tuple[bytes | None, str | None]:
-        data, why = self._open(name)
+        record = self._index().get(name)
+        data, why = self._open(name, record and record["size"])
         if data is None:
             return None, why
-        record = self._index().get(name)
         if record is None:
             return None, "it is not in the cache's index (hetero did not write it)"
-        if len(data) != record["size"]:
-            return None, f"it has {len(data)} bytes where {record['size']} were written " \
-                         "(truncated or changed)"
         if hashlib.sha256(data).hexdigest() != record["sha256"]:
             return None, "its sha256 differs from the one recorded when it was written"
         return data, None

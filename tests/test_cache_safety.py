@@ -99,6 +99,24 @@ def test_a_group_writable_cache_is_not_used(tmp_path, monkeypatch, caplog, unsaf
         assert json.loads(entry.read_text()) == {"v": 2} and mode(entry) == 0o600
 
 
+def test_a_planted_fifo_or_symlink_is_refused_without_hanging(tmp_path, monkeypatch):
+    root = private(tmp_path / "cache")
+    monkeypatch.setenv("HETERO_CACHE_DIR", str(root))
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"v": "not yours"}')
+    os.mkfifo(root / f"x-{content_key('x', 1)}.json")  # opening it to read would block
+    (root / f"y-{content_key('y', 1)}.json").symlink_to(secret)
+    got = {}
+    worker = threading.Thread(target=lambda: got.update(
+        x=cached("x", (1,), lambda: {"v": 1}), y=cached("y", (1,), lambda: {"v": 2})),
+        daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert not worker.is_alive(), "reading a planted FIFO hung"
+    assert got == {"x": {"v": 1}, "y": {"v": 2}}
+    assert json.loads(secret.read_text()) == {"v": "not yours"}
+
+
 def test_concurrent_writers_leave_a_consistent_index(tmp_path):
     folder = Folder(private(tmp_path / "cache"))
     names = [f"e{i}.bin" for i in range(8)]
