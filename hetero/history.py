@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from hetero.cache import cache_dir, read_json, write_json
+from hetero.cache import cache_dir, load_json, save_json
 from hetero.cost import Estimate, node_key, node_work, tensor_info
 from hetero.device import Device
 from hetero.energy import Window
@@ -32,6 +32,11 @@ MIN_FIT_POINTS = 3  # distinct sizes of one (op, device) before a regression is 
 LEARN_BUSY_MS = 100.0
 LEARN_WALL_MS = 1000.0
 LEARN_RUNS = 100_000
+#: history.json's layout (``hetero.cache.mismatch``): a file of another layout is discarded
+#: and the history starts empty, rather than failing every plan that reads it
+SCHEMA = {"entries?": {str: {"op": str, "device": str, "flops": float, "bytes": float,
+                             "ms": [float], "shared?": bool}},
+          "power?": {str: [float]}}
 
 
 def profile_key(device: Device) -> str:
@@ -61,7 +66,7 @@ class History:
     def __init__(self, path: Path | None = None):
         self.path = path or cache_dir() / "history.json"
         self._lock = threading.Lock()
-        stored = read_json(self.path) or {}
+        stored = load_json(self.path, SCHEMA) or {}
         self._entries: dict[str, dict[str, Any]] = stored.get("entries", {})
         self._power: dict[str, list[float]] = stored.get("power", {})  # busy watts per model
         #: samples recorded per device model since load: a cost row worked out at another
@@ -101,7 +106,7 @@ class History:
 
     def save(self) -> None:
         with self._lock:
-            write_json(self.path, {"format": 1, "entries": self._entries,
+            save_json(self.path, {"format": 1, "entries": self._entries,
                                    "power": self._power})
 
     def exact(self, key: str) -> Estimate | None:

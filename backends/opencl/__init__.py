@@ -113,7 +113,8 @@ def make_profile(handle: Handle, kind: str) -> DeviceProfile:
     key = (dev.platform.name, dev.name, dev.driver_version, dev.global_mem_size)
     measured = cached("opencl-profile", key, lambda: {
         "mem_bandwidth_gbs": round(copy_bandwidth_gbs(handle), 2),
-        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+        schema={"mem_bandwidth_gbs": float, "measured_at": str})
     lanes = max(dev.preferred_vector_width_float, 1)
     peak = dev.max_compute_units * dev.max_clock_frequency * 2 * lanes / 1000
     active, idle = ASSUMED_W[kind]

@@ -1,7 +1,10 @@
 """OpenCL programs: compiled from source through an on-disk binary cache, or loaded prebuilt.
 
 The cache keys a device binary by device identity, source hash and build options and stores it
-as raw bytes beside a JSON note; pyopencl's own cache is bypassed because it pickles.
+as raw bytes beside a JSON note; pyopencl's own cache is bypassed because it pickles. Both are
+recorded in the cache folder's index (``hetero.cache.Folder``) and checked against it before a
+binary reaches the driver: a sha256 in the note alone proves nothing, whoever can write the
+binary can write the note beside it.
 
 FPGAs cannot compile at run time: their binaries (aocx, xclbin) are built offline from
 ``kern.source(device, ...)`` and listed in a manifest (``HETERO_OPENCL_BINARIES``) that maps
@@ -10,7 +13,6 @@ kernel entry points to binary files; they are loaded with clCreateProgramWithBin
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -18,13 +20,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-from hetero.cache import cache_dir, content_key, read_json, write_json
+from hetero.cache import Folder, cache_dir, content_key, write_json
 from hetero.errors import KernelCompileError
 
 MANIFEST_FORMAT = "hetero-opencl-binaries/1"
 MANIFEST_ENV = "HETERO_OPENCL_BINARIES"
 MANIFEST_KEYS = ("entry", "device", "file", "sha256", "source_sha256")
 log = logging.getLogger("hetero.backends.opencl")
+#: a cached binary's note (``hetero.cache.mismatch``)
+NOTE = {"entry": str, "options": str, "sha256": str}
 
 
 def identity(dev: Any) -> dict[str, str]:
@@ -57,34 +61,31 @@ class ProgramCache:
     """Device binaries on disk: ``<key>.bin`` plus a ``<key>.json`` saying what they are."""
 
     def __init__(self, root: Path | None = None):
-        self.root = (root or cache_dir()) / "opencl-programs"
+        self.folder = Folder((root or cache_dir()) / "opencl-programs")
 
     def key(self, dev: Any, source: str, options: str) -> str:
         digest = hashlib.sha256(source.encode()).hexdigest()
         return content_key("opencl-program", identity(dev), digest, options)
 
     def load(self, cl: Any, context: Any, dev: Any, key: str, options: str) -> Any | None:
-        note = read_json(self.root / f"{key}.json")
-        try:
-            binary = (self.root / f"{key}.bin").read_bytes()
-        except OSError:
-            return None
-        if note is None or note.get("sha256") != hashlib.sha256(binary).hexdigest():
+        """The cached program, or None (rebuild) where binary or note is missing or fails
+        the index's checks."""
+        note = self.folder.read_json(f"{key}.json", NOTE)
+        binary = self.folder.read(f"{key}.bin") if note is not None else None
+        if binary is None or note["sha256"] != hashlib.sha256(binary).hexdigest():
             return None
         try:
             return program_from_binary(cl, context, dev, binary, options)
         except cl.Error:
-            log.info("cached OpenCL binary %s no longer loads; rebuilding", key)
+            self.folder.discard(f"{key}.bin", "the OpenCL driver no longer loads it")
             return None
 
     def store(self, cl: Any, prg: Any, dev: Any, key: str, entry: str, options: str) -> None:
         binary = binary_of(cl, prg)
-        with contextlib.suppress(OSError):  # a read-only cache only costs a rebuild
-            self.root.mkdir(parents=True, exist_ok=True)
-            (self.root / f"{key}.bin").write_bytes(binary)
-            write_json(self.root / f"{key}.json",
-                       {"entry": entry, "options": options, **identity(dev),
-                        "sha256": hashlib.sha256(binary).hexdigest()})
+        self.folder.write_bytes(f"{key}.bin", binary)
+        self.folder.write_json(f"{key}.json", {"entry": entry, "options": options,
+                                               **identity(dev),
+                                               "sha256": hashlib.sha256(binary).hexdigest()})
 
 
 def load_manifest(path: str | Path) -> dict[str, Any]:

@@ -15,16 +15,14 @@ import hashlib
 import io
 from typing import Any
 
-from hetero.backends.cpu import host_device, rapl
+from hetero.backends.cpu import figures, host_device, rapl
 from hetero.backends.cpu.hostinfo import read_host_info
-from hetero.backends.cpu.microbench import cache_key, measure
 from hetero.backends.tvm.compiler import HOST_TARGET, program
 from hetero.backends.tvm.kernels import TIRKernels
 from hetero.backends.tvm.subgraph import submodel
 from hetero.backends.tvm.targets import TVMTarget, covered
 
 from hetero.backend import HostMemoryBackend, Uevent
-from hetero.cache import cached
 from hetero.device import Device
 from hetero.discovery import default_registry
 from hetero.energy import Meter
@@ -59,7 +57,7 @@ class TVMBackend(TIRKernels, HostMemoryBackend):
         if not tvm.runtime.enabled("llvm"):
             raise RuntimeError("this TVM build has no llvm target; reinstall apache-tvm")
         info = read_host_info()
-        host = host_device(info, cached("cpu-profile", cache_key(info), lambda: measure(info)))
+        host = host_device(info, figures(info))
         host.id, host.backend, host.impl = "tvm:cpu:0", self.name, self
         host.name = f"TVM {tvm.__version__} llvm target on the host CPU ({info.name})"
         host.info = {**host.info, "tvm_version": tvm.__version__, "target": HOST_TARGET}

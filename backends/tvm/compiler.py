@@ -2,24 +2,23 @@
 
 A subgraph compiles once per (its ONNX bytes, target, TVM version): ``tvm.compile``'s
 library is exported (``export_library``) under ``$HETERO_CACHE_DIR/tvm/``, and a later
-process loads it instead of compiling. The cache holds shared libraries TVM built for this
-machine's target, named by content hash; nothing in it is unpickled.
+process loads it instead of compiling. The cache holds native code (shared libraries TVM
+built for this machine's target, named by content hash) that is dlopen'ed: a library is
+loaded only once ``hetero.cache.Folder`` found it, by size and sha256, to be the one hetero
+wrote there (docs/caches.md); nothing in it is unpickled.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hetero.cache import cache_dir, content_key
+from hetero.cache import Folder, cache_dir, content_key
 
 log = logging.getLogger("hetero")
 HOST_TARGET = {"kind": "llvm"}
@@ -63,32 +62,41 @@ def program(proto: Any, inputs: list[str], outputs: list[str],
     import tvm
     from tvm import relax
 
-    path = cache_path(proto, target, accelerator)
-    library, source = cached_library(path, lambda: build(proto, target, accelerator))
+    device = tvm.cpu()
+    vm, source = cached_library(cache_path(proto, target, accelerator),
+                                lambda: build(proto, target, accelerator),
+                                lambda library: relax.VirtualMachine(library, device))
     if source.startswith("compiled"):
         log.info("TVM subgraph of %d nodes %s", len(proto.graph.node), source)
-    device = tvm.cpu()
-    return Program(relax.VirtualMachine(library, device), inputs, outputs, source, device)
+    return Program(vm, inputs, outputs, source, device)
 
 
-def cached_library(path: Path, build: Callable[[], Any]) -> tuple[Any, str]:
-    """The library stored at ``path``, else ``build()`` now and stored there; and which of
-    the two happened, in words. An unreadable library is rebuilt over."""
+def cached_library(path: Path, build: Callable[[], Any], expect: Callable[[Any], Any]
+                   ) -> tuple[Any, str]:
+    """``expect(library)`` (what the caller uses of it: a VM, a function; it raises when the
+    library lacks it) of the library stored at ``path``, else of ``build()`` now, stored
+    there; and which of the two happened, in words. The stored file is checked against the
+    cache's index before it is loaded; one that fails, or loads but is not what ``expect``
+    wants, is discarded and rebuilt."""
     import tvm
 
-    if path.exists():
-        try:
-            library = tvm.runtime.load_module(str(path))
-        except Exception as exc:  # noqa: BLE001 - a truncated or foreign file: build anew
-            log.warning("ignoring unloadable cached TVM library %s: %s", path, exc)
-        else:
-            stats["loaded"] += 1
-            return library, "loaded from the compile cache"
+    folder = Folder(path.parent)
+    with folder.checked_path(path.name) as checked:
+        if checked is not None:
+            try:
+                found = expect(tvm.runtime.load_module(str(checked)))
+            except Exception as exc:  # noqa: BLE001 - TVM raises many types: rebuild it
+                folder.discard(path.name, f"TVM cannot use it ({type(exc).__name__}: "
+                                          f"{str(exc).strip()[-200:]})")
+            else:
+                stats["loaded"] += 1
+                return found, "loaded from the compile cache"
     start = time.perf_counter()
     library = build()
+    found = expect(library)
     stats["compiled"] += 1
-    store(library, path)
-    return library, f"compiled in {time.perf_counter() - start:.2f} s"
+    folder.write(path.name, lambda tmp: library.export_library(str(tmp)))
+    return found, f"compiled in {time.perf_counter() - start:.2f} s"
 
 
 def build(proto: Any, target: dict[str, Any], accelerator: Any = None) -> Any:
@@ -104,14 +112,3 @@ def build(proto: Any, target: dict[str, Any], accelerator: Any = None) -> Any:
     if accelerator is not None and accelerator.codegen:
         module = relax.transform.RunCodegen()(partitioned(module, accelerator))
     return tvm.compile(module, target=tvm.target.Target(target))
-
-
-def store(library: Any, path: Path) -> None:
-    """Export atomically, so a concurrent process never loads half a library; a read-only
-    cache only costs a recompile next time."""
-    with contextlib.suppress(OSError):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".so")
-        os.close(fd)
-        library.export_library(tmp)
-        os.replace(tmp, path)

@@ -42,8 +42,9 @@ def compile_kernel(kernel: ir.KernelIR, entry: str,
 
     source = tir.generate(kernel, entry)
     path = cache_dir() / "tvm" / f"{content_key(source, target, tvm.__version__)}.so"
-    library, origin = cached_library(path, lambda: build(kernel, source, target))
-    return TIRProgram(kernel, source, library[entry], origin)
+    function, origin = cached_library(path, lambda: build(kernel, source, target),
+                                      lambda library: library[entry])
+    return TIRProgram(kernel, source, function, origin)
 
 
 def build(kernel: ir.KernelIR, source: str, target: dict[str, Any]) -> Any:
