@@ -5,7 +5,7 @@ Hot-plug goes through here: a rescan diffs what the backends see now against wha
 backend's attach/detach do). Subscribers hear every change as a :class:`DeviceEvent`.
 
 Each backend's discovery runs in a daemon thread with a deadline (``HETERO_DISCOVERY_TIMEOUT_S``,
-default 5 s) and outside the registry's lock, so a hung backend delays no other thread's
+default 10 s) and outside the registry's lock, so a hung backend delays no other thread's
 ``devices()``; past its deadline it is "timed out". Python cannot kill a thread: a hung
 ``discover()`` is abandoned, and not called again while it still runs.
 """
@@ -29,7 +29,7 @@ from hetero.plugins import PluginSet, autoload_disabled, describe_exception, loa
 from hetero.selector import Selector, select
 
 #: Seconds one backend's discovery may take, unless HETERO_DISCOVERY_TIMEOUT_S says otherwise.
-DEFAULT_DISCOVERY_TIMEOUT_S = 5.0
+DEFAULT_DISCOVERY_TIMEOUT_S = 10.0  # a cold `import tvm` alone takes ~3 s
 TIMEOUT_VARIABLE = "HETERO_DISCOVERY_TIMEOUT_S"
 #: The PluginError stage of each failed discovery state.
 FAILED_STAGE = {"error": "discover", "timed out": "timeout", "unavailable": "unavailable"}
@@ -106,7 +106,7 @@ class Registry:
                  discovery_timeout_s: float | None = None):
         self.env = dict(os.environ if env is None else env)
         self._plugins = plugins
-        #: Seconds each backend's discovery may take (else HETERO_DISCOVERY_TIMEOUT_S, else 5).
+        #: Seconds each backend's discovery may take (else HETERO_DISCOVERY_TIMEOUT_S, else 10).
         self.discovery_timeout_s = discovery_timeout_s or discovery_timeout(self.env)
         self._lock = threading.RLock()
         self._scan_lock = threading.RLock()  # one scan at a time; never held with _lock waited on
