@@ -52,9 +52,15 @@ def problem_rows() -> list[list[str]]:
     rows = [["-", "-", s.name, "-", "-", "-", "-", "yes" if s.simulated else "no",
              f"{s.state}: {s.detail}"] for s in hetero.backend_status() if s.state != "ok"]
     reported = {(s.name, s.detail) for s in hetero.backend_status()}
-    rows += [["-", "-", e.plugin, "-", "-", "-", "-", "-", f"error ({e.stage}): {e.detail}"]
+    rows += [["-", "-", e.plugin, "-", "-", "-", "-", "-", error_text(e)]
              for e in hetero.plugin_errors() if (e.plugin, e.detail) not in reported]
     return rows
+
+
+def error_text(error: hetero.PluginError) -> str:
+    """A plugin error's cell: its stage or hook, its cause, and how often it happened."""
+    times = f" (x{error.count})" if error.count > 1 else ""
+    return f"error ({error.stage}){times}: {error.detail}"
 
 
 def print_table(title: str, columns: Sequence[str], rows: list[list[str]]) -> None:
@@ -66,7 +72,7 @@ def print_table(title: str, columns: Sequence[str], rows: list[list[str]]) -> No
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
-        problem = row[-1].startswith(("error", "unavail"))
+        problem = row[-1].startswith(("error", "unavail", "timed out"))
         table.add_row(*(Text(cell) for cell in row), style="red" if problem else None)
     Console(width=max(160, Console().width)).print(table)
 

@@ -3,12 +3,19 @@
 Hot-plug goes through here: a rescan diffs what the backends see now against what was known, and
 ``add``/``remove`` let a backend report a device that came or went between scans (the simulated
 backend's attach/detach do). Subscribers hear every change as a :class:`DeviceEvent`.
+
+Each backend's discovery runs in a daemon thread with a deadline (``HETERO_DISCOVERY_TIMEOUT_S``,
+default 10 s) and outside the registry's lock, so a hung backend delays no other thread's
+``devices()``; past its deadline it is "timed out". Python cannot kill a thread: a hung
+``discover()`` is abandoned, and not called again while it still runs.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import threading
+import time
 import warnings
 from collections import deque
 from collections.abc import Callable, Collection, Mapping
@@ -20,6 +27,12 @@ from hetero.device import Device
 from hetero.errors import HeteroError, PluginError
 from hetero.plugins import PluginSet, autoload_disabled, describe_exception, load_plugins
 from hetero.selector import Selector, select
+
+#: Seconds one backend's discovery may take, unless HETERO_DISCOVERY_TIMEOUT_S says otherwise.
+DEFAULT_DISCOVERY_TIMEOUT_S = 10.0  # a cold `import tvm` alone takes ~3 s
+TIMEOUT_VARIABLE = "HETERO_DISCOVERY_TIMEOUT_S"
+#: The PluginError stage of each failed discovery state.
+FAILED_STAGE = {"error": "discover", "timed out": "timeout", "unavailable": "unavailable"}
 
 
 @dataclass(frozen=True)
@@ -33,10 +46,11 @@ class DeviceEvent:
 
 @dataclass
 class BackendStatus:
-    """How one backend fared in the last scan: "ok", "unavailable" (with the fix) or "error"."""
+    """How one backend fared in the last scan: "ok", "unavailable" (with the fix), "error", or
+    "timed out" (its discovery ran past the deadline)."""
 
     name: str
-    state: Literal["ok", "unavailable", "error"]
+    state: Literal["ok", "unavailable", "error", "timed out"]
     detail: str = ""
     simulated: bool = False
     devices: list[str] = field(default_factory=list)
@@ -52,6 +66,30 @@ def requested_backends(env: Mapping[str, str]) -> list[str] | None:
     return names or None
 
 
+def discovery_timeout(env: Mapping[str, str]) -> float:
+    """The per-backend discovery deadline HETERO_DISCOVERY_TIMEOUT_S sets, in seconds."""
+    text = env.get(TIMEOUT_VARIABLE, "").strip()
+    if not text:
+        return DEFAULT_DISCOVERY_TIMEOUT_S
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (seconds > 0 and math.isfinite(seconds)):
+        raise HeteroError(f"{TIMEOUT_VARIABLE}={text!r} is not a positive number of seconds; "
+                          f"set it to e.g. {DEFAULT_DISCOVERY_TIMEOUT_S:g}, or unset it")
+    return seconds
+
+
+@dataclass
+class Found:
+    """What one backend's discovery came to: its devices, or why there are none."""
+
+    state: Literal["ok", "unavailable", "error", "timed out"]
+    detail: str = ""
+    devices: list[Device] = field(default_factory=list)
+
+
 def checked_devices(found: object) -> list[Device]:
     """A backend's discovery result as a list of Devices; anything else is the backend's error."""
     devices = list(found)  # type: ignore[call-overload]
@@ -64,10 +102,16 @@ def checked_devices(found: object) -> list[Device]:
 class Registry:
     """Every device all backends discovered, plus those hot-plugged since."""
 
-    def __init__(self, env: Mapping[str, str] | None = None, plugins: PluginSet | None = None):
+    def __init__(self, env: Mapping[str, str] | None = None, plugins: PluginSet | None = None,
+                 discovery_timeout_s: float | None = None):
         self.env = dict(os.environ if env is None else env)
         self._plugins = plugins
+        #: Seconds each backend's discovery may take (else HETERO_DISCOVERY_TIMEOUT_S, else 10).
+        self.discovery_timeout_s = discovery_timeout_s or discovery_timeout(self.env)
         self._lock = threading.RLock()
+        self._scan_lock = threading.RLock()  # one scan at a time; never held with _lock waited on
+        self._changed: dict[str, str] | None = None  # ids hot-plugged while a scan discovers
+        self._running: dict[str, tuple[threading.Thread, float]] = {}  # discoveries under way
         self._devices: dict[str, Device] = {}
         self._backends: dict[str, Backend] | None = None
         self._status: dict[str, BackendStatus] = {}
@@ -144,46 +188,98 @@ class Registry:
     # -- scanning ----------------------------------------------------------------------------
     def rescan(self, backends: Collection[str] | None = None) -> list[DeviceEvent]:
         """Ask every backend (or only those named) what it sees now; report and apply the
-        difference as events."""
-        with self._lock:
-            seen = self._discover_all(backends)
-            events = [self._apply("removed", d) for i, d in list(self._devices.items())
-                      if i not in seen]
-            events += [self._apply("added", d) for i, d in seen.items() if i not in self._devices]
-            self._scanned = True
+        difference as events.
+
+        Discovery runs outside the registry's lock: ``devices()``, attach and detach go on
+        meanwhile, and a device hot-plugged meanwhile is left as its hot-plug reported it.
+        """
+        with self._scan_lock:
+            with self._lock:
+                todo = self._to_discover(backends)
+            found = {name: self._discover_one(backend) for name, backend in todo.items()}
+            with self._lock:
+                events = self._settle(found)
         self._deliver()
         return events
 
-    def _discover_all(self, only: Collection[str] | None = None) -> dict[str, Device]:
+    def _to_discover(self, only: Collection[str] | None) -> dict[str, Backend]:
+        """The backends this scan asks (all on the first scan); starts noting hot-plugs."""
+        self._changed = {}
+        return {name: backend for name, backend in self.backends().items()
+                if only is None or name in only or not self._scanned}
+
+    def _discover_one(self, backend: Backend) -> Found:
+        """One backend's discovery in a daemon thread, waited for up to the deadline; whatever
+        it raises (SystemExit too) is its error, and a Ctrl-C in it goes on up."""
+        running = self._running.get(backend.name)
+        if running is not None and running[0].is_alive():
+            return Found("timed out", self._overdue(time.monotonic() - running[1]))
+        outcome: list[Found | BaseException] = []
+
+        def work() -> None:
+            try:
+                reason = backend.unavailable_reason()
+                outcome.append(Found("unavailable", reason) if reason else
+                               Found("ok", devices=checked_devices(backend.discover())))
+            except BaseException as exc:  # noqa: BLE001 - handed to the scanning thread
+                outcome.append(exc)
+
+        thread = threading.Thread(target=work, name=f"hetero-discover-{backend.name}",
+                                  daemon=True)
+        self._running[backend.name] = (thread, time.monotonic())
+        thread.start()
+        thread.join(self.discovery_timeout_s)
+        if not outcome:
+            return Found("timed out", self._overdue(self.discovery_timeout_s))
+        del self._running[backend.name]
+        if isinstance(outcome[0], KeyboardInterrupt):
+            raise outcome[0]
+        if isinstance(outcome[0], BaseException):
+            return Found("error", describe_exception(outcome[0]))
+        return outcome[0]
+
+    def _overdue(self, waited: float) -> str:
+        return (f"discover() has not returned after {waited:.1f} s (deadline "
+                f"{self.discovery_timeout_s:g} s); it is left running in a daemon thread, which "
+                f"Python cannot stop, and is not called again until it returns. Fix the backend, "
+                f"or give it longer: {TIMEOUT_VARIABLE}={max(30, 6 * self.discovery_timeout_s):g}")
+
+    def _settle(self, found: Mapping[str, Found]) -> list[DeviceEvent]:
+        """Apply a scan's findings: statuses, errors, and the difference as events; ids
+        hot-plugged while it discovered keep what their hot-plug did (no ghost, no loss)."""
         seen: dict[str, Device] = {}
         wanted = requested_backends(self.env) or []
+        changed, self._changed = self._changed or {}, None
         self._failed = None
         for name, backend in self.backends().items():
-            if only is not None and name not in only and self._scanned:
+            if name not in found:  # not asked: what it reported stands
                 seen.update((d.id, d) for d in self._devices.values() if d.backend == name)
-                continue  # not asked: what it reported stands
-            status = self._discover_one(backend, seen)
-            self._status[name] = status
+                continue
+            status = self._status[name] = self._settled(backend, found[name], seen)
             if status.state != "ok" and name in wanted and self._failed is None:
-                self._failed = PluginError(name, "discover" if status.state == "error"
-                                           else "unavailable", status.detail)
-        return seen
+                self._failed = PluginError(name, FAILED_STAGE[status.state], status.detail)
+        events = [self._apply("removed", d) for i, d in list(self._devices.items())
+                  if i not in seen and i not in changed]
+        events += [self._apply("added", d) for i, d in seen.items()
+                   if i not in self._devices and i not in changed]
+        for device in (self._devices[i] for i in changed if i in self._devices):
+            status = self._status.get(device.backend)
+            if device.backend in found and status and device.id not in status.devices:
+                status.devices.append(device.id)  # attached while this scan discovered
+        self._scanned = True
+        return events
 
-    def _discover_one(self, backend: Backend, seen: dict[str, Device]) -> BackendStatus:
-        """Discover one backend in isolation; on error keep the devices it reported before."""
-        status = BackendStatus(backend.name, "ok", simulated=backend.simulated)
-        self.plugins.errors[:] = [e for e in self.plugins.errors  # this scan's, not a pile-up
-                                  if (e.plugin, e.stage) != (backend.name, "discover")]
-        try:
-            reason = backend.unavailable_reason()
-            devices = [] if reason else checked_devices(backend.discover())
-        except Exception as exc:
-            status.state, status.detail = "error", describe_exception(exc)
-            self.plugins.errors.append(PluginError(backend.name, "discover", status.detail))
+    def _settled(self, backend: Backend, found: Found, seen: dict[str, Device]) -> BackendStatus:
+        """One backend's status from its findings; on error or timeout it keeps the devices it
+        reported before."""
+        status = BackendStatus(backend.name, found.state, found.detail,
+                               simulated=backend.simulated)
+        self.plugins.errors.discard(backend.name, ("discover", "timeout"))  # this scan's only
+        devices = found.devices
+        if found.state in ("error", "timed out"):
+            self.plugins.errors.append(PluginError(backend.name, FAILED_STAGE[found.state],
+                                                   found.detail))
             devices = [d for d in self._devices.values() if d.backend == backend.name]
-        else:
-            if reason:
-                status.state, status.detail = "unavailable", reason
         for device in devices:
             if device.id in seen:
                 self.plugins.errors.append(PluginError(
@@ -209,12 +305,17 @@ class Registry:
 
     def ensure_scanned(self) -> None:
         """Run the first scan if none ran yet; raise a loud failure HETERO_BACKENDS asked for."""
-        with self._lock:
-            if not self._scanned:
-                self.rescan()
+        self._first_scan()
         loud = self._missing or self._failed
         if loud is not None:
             raise loud
+
+    def _first_scan(self) -> None:
+        """Scan once; a thread arriving meanwhile waits for that scan (bounded by the deadline)."""
+        if not self._scanned:
+            with self._scan_lock:
+                if not self._scanned:
+                    self.rescan()
 
     # -- hot-plug ----------------------------------------------------------------------------
     def add(self, device: Device) -> DeviceEvent | None:
@@ -245,6 +346,8 @@ class Registry:
         if known is not None:
             raise HeteroError(f"a device with id {device.id!r} is already registered")
         event = self._apply("added", device)
+        if self._changed is not None:
+            self._changed[device.id] = "added"
         if device.backend in self._status:
             self._status[device.backend].devices.append(device.id)
         return event
@@ -277,6 +380,8 @@ class Registry:
 
     def _removed(self, device: Device) -> DeviceEvent:
         event = self._apply("removed", device)
+        if self._changed is not None:
+            self._changed[device.id] = "removed"
         status = self._status.get(device.backend)
         if status and device.id in status.devices:
             status.devices.remove(device.id)
@@ -334,16 +439,13 @@ class Registry:
         return f" Not available: {'; '.join(down)}." if down else ""
 
     def statuses(self) -> list[BackendStatus]:
+        self._first_scan()
         with self._lock:
-            if not self._scanned:
-                self.rescan()
             return list(self._status.values())
 
     def errors(self) -> list[PluginError]:
-        with self._lock:
-            if not self._scanned:
-                self.rescan()
-            return list(self.plugins.errors)
+        self._first_scan()
+        return list(self.plugins.errors)
 
     def backend(self, name: str) -> Backend:
         """A loaded backend by name; the error says why it is not loaded."""

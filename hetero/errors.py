@@ -68,21 +68,25 @@ class PlanInfeasible(HeteroError):
 
 
 class PluginError(HeteroError):
-    """A plugin failed to import, declared the wrong API version, or raised during discovery.
+    """A plugin failed to import, declared the wrong API version, raised (``sys.exit()``
+    included) or returned the wrong type in a hook, or failed or hung in discovery.
 
     ``plugin`` names the plugin, ``stage`` says when it failed ("import", "api-version",
-    "register", "discover", "unavailable", "not-found", or a hook name) and ``detail`` carries
-    the cause.
+    "register", "discover", "timeout", "unavailable", "not-found", or a hook name) and
+    ``detail`` carries the cause. ``count`` is how often the log met this very failure.
     """
 
     STAGES = {"import": "failed to import", "api-version": "was refused",
               "register": "failed to register", "discover": "raised during discovery",
+              "timeout": "timed out during discovery",
               "unavailable": "is unavailable", "not-found": "was not found"}
 
     def __init__(self, plugin: str, stage: str, detail: str):
         self.plugin, self.stage, self.detail = plugin, stage, detail
-        what = self.STAGES.get(stage, f"raised in {stage}")
+        self.count = 1
+        what = self.STAGES.get(stage, f"failed in hook {stage}")
         super().__init__(f"plugin {plugin!r} {what}: {detail}")
 
-    def as_dict(self) -> dict[str, str]:
-        return {"plugin": self.plugin, "stage": self.stage, "detail": self.detail}
+    def as_dict(self) -> dict[str, str | int]:
+        return {"plugin": self.plugin, "stage": self.stage, "detail": self.detail,
+                "count": self.count}

@@ -18,7 +18,10 @@ A plugin is a module (or object) registered under the ``hetero`` entry-point gro
 hetero refuses a plugin whose ``HETERO_PLUGIN_API`` differs from :data:`PLUGIN_API_VERSION`, naming
 both versions. A plugin that raises while importing, registering or discovering is isolated: its
 failure becomes a row in ``hetero devices`` and in ``hetero.plugin_errors()``, and the other
-backends go on working.
+backends go on working; ``sys.exit()`` and any other ``BaseException`` count the same (only
+``KeyboardInterrupt`` goes on up). A hook returning the wrong type (``hetero_profiles`` returning a
+string, say) is a plugin error naming the plugin and hook, and its wrong entries are skipped.
+Discovery has a deadline (``HETERO_DISCOVERY_TIMEOUT_S``, default 10 s); see docs/plugins.md.
 """
 
 from __future__ import annotations

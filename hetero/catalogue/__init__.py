@@ -37,7 +37,7 @@ class LinkProfile:
 
 
 def merged(builtin: list, contributed: list[tuple[str, list]], what: str,
-           errors: list[PluginError]) -> dict[str, Any]:
+           errors: Any) -> dict[str, Any]:
     """Built-in entries first, then plugin ones; a plugin may not shadow an existing name."""
     table = {entry.name: entry for entry in builtin}
     for plugin, entries in contributed:
@@ -51,14 +51,15 @@ def merged(builtin: list, contributed: list[tuple[str, list]], what: str,
 
 
 def load_catalogue(plugins: Any) -> tuple[dict[str, DeviceProfile], dict[str, LinkProfile]]:
-    """The full catalogue: built-in profiles and links merged with plugin contributions."""
+    """The full catalogue: built-in profiles and links merged with plugin contributions; a
+    contribution of the wrong type is a plugin error naming the plugin and hook, and skipped."""
     from hetero.catalogue.devices import BUILTIN_PROFILES
     from hetero.catalogue.links import BUILTIN_LINKS
 
-    profiles = merged(BUILTIN_PROFILES, list(plugins.call_each("hetero_profiles")), "profiles",
-                      plugins.errors)
-    links = merged(BUILTIN_LINKS, list(plugins.call_each("hetero_links")), "links",
-                   plugins.errors)
+    contributed = {what: list(plugins.call_each(f"hetero_{what}", expect=kind))  # checked
+                   for what, kind in (("profiles", DeviceProfile), ("links", LinkProfile))}
+    profiles = merged(BUILTIN_PROFILES, contributed["profiles"], "profiles", plugins.errors)
+    links = merged(BUILTIN_LINKS, contributed["links"], "links", plugins.errors)
     return profiles, links
 
 
