@@ -80,18 +80,16 @@ class Graph:
 
     @classmethod
     def from_model(cls, model: Any) -> Graph:
-        from onnx import numpy_helper
-
         proto = model.proto
         g = proto.graph
-        constants = {t.name: read_only(numpy_helper.to_array(t)) for t in g.initializer}
+        constants = {t.name: read_only(constant(t, model.name)) for t in g.initializer}
         values = {v.name: value_of(v) for v in [*g.input, *g.value_info, *g.output]}
         nodes = unique_names([node_of(n, i) for i, n in enumerate(g.node)])
         graph = cls(nodes=topological(nodes, set(values) | set(constants), model.name),
                     inputs=[values[v.name] for v in g.input if v.name not in constants],
                     outputs=[values[v.name] for v in g.output], constants=constants,
                     values=values,
-                    opsets={o.domain or "": o.version for o in proto.opset_import},
+                    opsets={domain_of(o.domain): o.version for o in proto.opset_import},
                     functions=list(proto.functions), memory_limit=model.memory_limit)
         return graph
 
@@ -102,6 +100,19 @@ class Graph:
                        outputs=list(self.outputs), constants=dict(self.constants),
                        values=dict(self.values), opsets=dict(self.opsets),
                        functions=list(self.functions))
+
+
+def constant(tensor: Any, model: str) -> np.ndarray:
+    """An initializer as an array; data that does not fit its dims or type (typed fields of
+    the wrong length, which ``hetero.load`` does not size-check) is a ModelError naming it."""
+    from onnx import numpy_helper
+
+    try:
+        return numpy_helper.to_array(tensor)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ModelError(f"{model}: initializer {tensor.name!r} (dims {list(tensor.dims)}, "
+                         f"data type {tensor.data_type}) cannot be read: {exc}; the model is "
+                         "corrupt: re-export it") from exc
 
 
 def read_only(array: np.ndarray) -> np.ndarray:
@@ -140,12 +151,19 @@ def value_of(info: Any) -> Value:
     return Value(info.name, dtype, shape)
 
 
+def domain_of(domain: str) -> str:
+    """ONNX's default domain by one name: "ai.onnx" is an alias of "" that the checker
+    accepts but ``onnx.reference`` (and every ``opsets.get("")``) does not."""
+    return "" if domain == "ai.onnx" else domain
+
+
 def node_of(proto: Any, index: int) -> Node:
     from onnx import helper
 
     attrs = {a.name: helper.get_attribute_value(a) for a in proto.attribute}
     return Node(name=proto.name or f"{proto.op_type}_{index}", op_type=proto.op_type,
-                domain=proto.domain or "", inputs=list(proto.input), outputs=list(proto.output),
+                domain=domain_of(proto.domain), inputs=list(proto.input),
+                outputs=list(proto.output),
                 attrs=attrs, proto=proto, outer=sorted(free_names(proto)))
 
 

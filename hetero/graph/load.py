@@ -75,6 +75,7 @@ def load(source: Any, memory_limit: int | None = None) -> Model:
     proto, name, folder = parse(source, onnx, limit)
     check_declared_size(proto, name, limit)
     load_external_data(proto, name, folder)
+    check_tensor_data(proto, name)
     check(proto, name, onnx)
     return Model(infer_shapes(proto, name, onnx), name, folder, limit)
 
@@ -84,6 +85,7 @@ def parse(source: Any, onnx: Any, limit: int) -> tuple[Any, str, Path | None]:
     if isinstance(source, onnx.ModelProto):
         name = f"model {source.graph.name or '(unnamed)'}"
         check_structure(source, name)  # before CopyFrom, which recurses in C
+        check_text(source, name)
         proto = onnx.ModelProto()
         proto.CopyFrom(source)
         return proto, name, None
@@ -102,7 +104,30 @@ def parse(source: Any, onnx: Any, limit: int) -> tuple[Any, str, Path | None]:
     except Exception as exc:  # protobuf's DecodeError and friends
         raise ModelError(f"{name}: not an ONNX model (protobuf parse failed: {exc})") from exc
     check_structure(proto, name)
+    check_text(proto, name)
     return proto, name, folder
+
+
+def check_text(proto: Any, name: str) -> None:
+    """Refuse string fields that are not valid UTF-8. protobuf (upb) parses them and hands
+    them back as ``bytes``, which breaks the first thing that copies a name (the checker lets
+    them through); the walk is iterative, after ``check_structure`` bounded the nesting."""
+    from google.protobuf.descriptor import FieldDescriptor
+
+    pending = [(proto, "model")]
+    while pending:
+        message, where = pending.pop()
+        for fd, value in message.ListFields():
+            many = list(value) if fd.is_repeated else [value]
+            if fd.type == FieldDescriptor.TYPE_STRING:
+                bad = next((v for v in many if not isinstance(v, str)), None)
+                if bad is not None:
+                    raise ModelError(f"{name}: {where}.{fd.name} is not valid UTF-8 "
+                                     f"({bytes(bad)[:40]!r}); ONNX strings must be UTF-8: "
+                                     "fix or re-export the model")
+            elif fd.type == FieldDescriptor.TYPE_MESSAGE:
+                pending += [(m, f"{where}.{fd.name}" + (f"[{i}]" if fd.is_repeated else ""))
+                            for i, m in enumerate(many)]
 
 
 def check_structure(proto: Any, name: str) -> None:
@@ -214,6 +239,35 @@ def check_declared_size(proto: Any, name: str, limit: int) -> None:
         raise ModelError(f"{name}: its tensors declare {total:,} bytes, over the memory limit of "
                          f"{limit:,} (largest: {biggest[1]}, {biggest[0]:,} bytes); pass "
                          "hetero.load(..., memory_limit=N) to allow more")
+
+
+def check_tensor_data(proto: Any, name: str) -> None:
+    """Refuse a tensor whose raw data does not hold exactly its dims' worth of elements:
+    the ONNX checker lets it through, and NumPy failed on it later with a bare ValueError."""
+    from onnx import TensorProto, helper
+
+    for tensor, where in tensors(proto):
+        if tensor.data_type in (TensorProto.STRING, TensorProto.UNDEFINED) or \
+                not tensor.HasField("raw_data"):
+            continue
+        try:
+            dtype = np.dtype(helper.tensor_dtype_to_np_dtype(tensor.data_type))
+        except (KeyError, TypeError, ValueError):
+            raise ModelError(f"{name}: {where}: tensor {tensor.name!r} has unknown data type "
+                             f"{tensor.data_type}") from None
+        count = int(np.prod(tensor.dims, dtype=object))
+        bits = PACKED_BITS.get(tensor.data_type, 8 * dtype.itemsize)
+        want = (count * bits + 7) // 8
+        if len(tensor.raw_data) != want:
+            label = where if repr(tensor.name) in where else f"{where}, tensor {tensor.name!r}"
+            raise ModelError(f"{name}: {label} declares dims "
+                             f"{list(tensor.dims)} of {dtype} ({want:,} bytes) but holds "
+                             f"{len(tensor.raw_data):,} bytes of data; the model is corrupt or "
+                             "truncated: re-export it")
+
+
+#: Bits per element of the types ONNX packs several to a byte (by TensorProto.DataType).
+PACKED_BITS = {21: 4, 22: 4, 23: 4, 25: 2, 26: 2}  # UINT4, INT4, FLOAT4E2M1, UINT2, INT2
 
 
 def external_location(tensor: Any) -> dict[str, str]:
