@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from hetero.device import HOST, Device
+from hetero.errors import HeteroError, ModelError
 from hetero.graph.ir import Graph
 from hetero.plan.partition import Unit
 from hetero.runtime import Step
@@ -54,7 +55,7 @@ class Prepared:
         family = device.impl.step_family()
         built = self.kin.get((family, node.name)) if family is not None else None
         if built is None:
-            built = device.impl.prepare_node(device, node, graph)
+            built = built_node(node, graph, device)
         if family is not None:
             self.kin[family, node.name] = built
         return built
@@ -73,6 +74,20 @@ class Prepared:
     def devices(self) -> set[str]:
         """The devices something is built on (for tests and reports)."""
         return {k[0] for k in self.steps} | {k[1] for k in self.weights}
+
+
+def built_node(node: Any, graph: Graph, device: Device) -> Any:
+    """The backend's build of one node; a backend that fails on the node's attributes or
+    constants with something other than a HeteroError is named with the node and device."""
+    try:
+        return device.impl.prepare_node(device, node, graph)
+    except HeteroError:
+        raise
+    except Exception as exc:  # a backend's ZeroDivisionError, IndexError, ...
+        raise ModelError(f"{node.label} cannot be built for {device.id}: "
+                         f"{type(exc).__name__}: {exc}; its attributes or constants are "
+                         "likely invalid for the op (`hetero ops MODEL` lists each node)") \
+            from exc
 
 
 def prepare(graph: Graph, units: list[Unit], devices: dict[str, Device], store: Prepared

@@ -425,6 +425,16 @@ class Case:
                 f"  # {self.base}: {'; '.join(self.mutations)}")
 
 
+def mutate(rng: random.Random, model: Any) -> str:
+    """One mutation picked at random; one with nothing left to act on (an earlier mutation
+    cleared the graph's inputs) is a no-op."""
+    chosen = MUTATIONS[rng.randrange(len(MUTATIONS))]
+    try:
+        return chosen(rng, model)
+    except IndexError:  # random.choice of an empty list
+        return f"{chosen.__name__}: nothing to mutate"
+
+
 def case(seed: int, index: int) -> Case:
     """Case ``index`` of the run seeded ``seed``: a pure function of the two."""
     import onnx
@@ -433,8 +443,7 @@ def case(seed: int, index: int) -> Case:
     base = rng.choice(sorted(seed_models()))
     model = onnx.ModelProto()
     model.CopyFrom(seed_models()[base])
-    done = [MUTATIONS[rng.randrange(len(MUTATIONS))](rng, model)
-            for _ in range(rng.choice([0, 1, 1, 1, 2, 2, 3]))]
+    done = [mutate(rng, model) for _ in range(rng.choice([0, 1, 1, 1, 2, 2, 3]))]
     feeds = make_feeds(rng, model)
     data, more = serialize(rng, model)
     return Case(seed, index, base, done + more, data, feeds)
@@ -478,6 +487,73 @@ def check(c: Case, devices: Sequence[Any] | None = None, timeout_ms: float = 500
         detail = traceback.format_exc()
     return Outcome(kind, stage, error[:2000], detail[-6000:],
                    (time.perf_counter() - begun) * 1e3)
+
+
+# -- plugin hook results ------------------------------------------------------------------------
+class Raise:
+    """A hook result that is raised rather than returned."""
+
+    def __init__(self, exc: BaseException):
+        self.exc = exc
+
+    def __repr__(self) -> str:
+        return f"Raise({self.exc!r})"
+
+
+def hook_results(seed: int, count: int) -> list[Any]:
+    """``count`` junk results for a plugin's hooks: wrong types, lists of junk, exceptions
+    (SystemExit and GeneratorExit included; never KeyboardInterrupt, which is the user's)."""
+    rng = random.Random(f"hetero-fuzz-hooks:{seed}")
+    pool: list[Any] = [
+        None, "abc", "", 42, -1, 3.5, float("nan"), True, b"\xff", [], [None], ["pcie9"],
+        [1, "x", None], {"a": 1}, {}, (), Opaque(), [Opaque()], {Opaque()}, range(3),
+        iter([1, 2]), np.zeros(3), [np.float32(1)], Raise(ValueError("hook broke")),
+        Raise(SystemExit(3)), Raise(GeneratorExit()), Raise(RecursionError()),
+        Raise(MemoryError()), Raise(TypeError("x")), Raise(StopIteration())]
+    return [rng.choice(pool) for _ in range(count)]
+
+
+class JunkPlugin:
+    """A plugin whose hooks give ``results[hook name]`` (returned, or raised if a ``Raise``);
+    register it with ``PluginSet.register``."""
+
+    HETERO_PLUGIN_API = 1
+    HOOKS = ("hetero_backends", "hetero_profiles", "hetero_links", "hetero_device_event",
+             "hetero_estimate")
+
+    def __init__(self, results: dict[str, Any]):
+        self.results = results
+
+    def give(self, hook: str) -> Any:
+        found = self.results.get(hook)
+        if isinstance(found, Raise):
+            raise found.exc
+        return found
+
+    def hetero_backends(self) -> Any:
+        return self.give("hetero_backends")
+
+    def hetero_profiles(self) -> Any:
+        return self.give("hetero_profiles")
+
+    def hetero_links(self) -> Any:
+        return self.give("hetero_links")
+
+    def hetero_device_event(self, event: Any) -> Any:
+        return self.give("hetero_device_event")
+
+    def hetero_estimate(self, node: Any, graph: Any, device: Any, work: Any) -> Any:
+        return self.give("hetero_estimate")
+
+
+def _mark_hooks() -> None:
+    import hetero
+
+    for name in JunkPlugin.HOOKS:
+        setattr(JunkPlugin, name, hetero.hookimpl(getattr(JunkPlugin, name)))
+
+
+_mark_hooks()
 
 
 # -- a driver for subprocesses (the test's watchdog, the benchmark) ------------------------------

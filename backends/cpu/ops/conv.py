@@ -14,6 +14,7 @@ from hetero.backends.cpu.ops.table import native
 from hetero.backends.cpu.ops.windows import geometry, windows
 
 from hetero.backend import importable
+from hetero.errors import ModelError
 
 
 def specialise(node, graph, opset: int):
@@ -27,6 +28,10 @@ def specialise(node, graph, opset: int):
     if w is None or w.dtype != np.float32 or w.ndim != 4 or (bias_name and bias is None):
         return None
     group = node.attrs.get("group", 1)
+    if not isinstance(group, int) or group < 1 or w.shape[0] % group:
+        raise ModelError(f"{node.label}: group={group!r} must be a positive divisor of its "
+                         f"{w.shape[0]} output channels (weight {node.inputs[1]!r}); fix the "
+                         "model's group attribute")
     depthwise = group > 1 and w.shape[1] == 1 and w.shape[0] == group
     kernel = Depthwise(w, bias, node.attrs) if depthwise else \
         DirectConv(w, bias, node.attrs, positions=plane_size(graph, node.outputs[0]))
