@@ -163,3 +163,17 @@ def test_a_conv_with_group_zero_is_a_model_error_naming_the_node():
     model.graph.node[0].attribute.append(helper.make_attribute("group", 0))
     with pytest.raises(ModelError, match=r"node 'conv' .*group=0"):
         compile_on_cpu(model)
+
+
+def test_a_negative_input_dimension_is_refused_without_aborting():
+    """ONNX's C++ shape inference aborted the whole process (a failed std::clamp assertion)
+    on a Slice whose input declares dimension -1; run in a subprocess so that cannot end
+    the test session."""
+    code = ("import hetero\nfrom hetero.testing.fuzz import seed_models\n"
+            "m = seed_models()['slice_gather']\n"
+            "m.graph.input[0].type.tensor_type.shape.dim[0].dim_value = -1\n"
+            "try:\n    hetero.load(m)\nexcept hetero.ModelError as e:\n    print(e)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "graph.input[0].type.tensor_type.shape.dim[0] is -1" in done.stdout

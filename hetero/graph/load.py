@@ -85,7 +85,7 @@ def parse(source: Any, onnx: Any, limit: int) -> tuple[Any, str, Path | None]:
     if isinstance(source, onnx.ModelProto):
         name = f"model {source.graph.name or '(unnamed)'}"
         check_structure(source, name)  # before CopyFrom, which recurses in C
-        check_text(source, name)
+        check_messages(source, name)
         proto = onnx.ModelProto()
         proto.CopyFrom(source)
         return proto, name, None
@@ -104,19 +104,23 @@ def parse(source: Any, onnx: Any, limit: int) -> tuple[Any, str, Path | None]:
     except Exception as exc:  # protobuf's DecodeError and friends
         raise ModelError(f"{name}: not an ONNX model (protobuf parse failed: {exc})") from exc
     check_structure(proto, name)
-    check_text(proto, name)
+    check_messages(proto, name)
     return proto, name, folder
 
 
-def check_text(proto: Any, name: str) -> None:
-    """Refuse string fields that are not valid UTF-8. protobuf (upb) parses them and hands
-    them back as ``bytes``, which breaks the first thing that copies a name (the checker lets
-    them through); the walk is iterative, after ``check_structure`` bounded the nesting."""
+def check_messages(proto: Any, name: str) -> None:
+    """Refuse what the ONNX checker lets through and later code trips on: string fields that
+    are not valid UTF-8 (protobuf (upb) hands them back as ``bytes``, which breaks the first
+    copy of a name) and negative dimensions (ONNX's C++ shape inference aborts the process
+    on one, at a failed assertion). Iterative, after ``check_structure`` bounded nesting."""
     from google.protobuf.descriptor import FieldDescriptor
 
     pending = [(proto, "model")]
     while pending:
         message, where = pending.pop()
+        if getattr(message, "dim_value", 0) < 0:
+            raise ModelError(f"{name}: {where} is {message.dim_value}; a dimension must be 0 "
+                             "or more (or a dim_param name): fix the model's shapes")
         for fd, value in message.ListFields():
             many = list(value) if fd.is_repeated else [value]
             if fd.type == FieldDescriptor.TYPE_STRING:
