@@ -19,7 +19,7 @@ from hetero import cli
 from hetero.discovery import Registry, set_default_registry
 from hetero.errors import HeteroError, ModelError
 from hetero.plugins import load_plugins
-from hetero.testing.fuzz import MARKER, JunkPlugin, case, hook_results, seed_models
+from hetero.testing.fuzz import MARKER, JunkPlugin, case, check, hook_results, seed_models
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED, CASES = 19, 500
@@ -177,3 +177,12 @@ def test_a_negative_input_dimension_is_refused_without_aborting():
                           timeout=60, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "graph.input[0].type.tensor_type.shape.dim[0] is -1" in done.stdout
+
+
+
+@pytest.mark.parametrize("index", [16084])
+def test_an_empty_nchwc_result_comes_back_to_the_host(index):
+    """Found by the fuzzer: a zero-sized NCHWc result's conversion to the plain layout
+    reshaped with -1, which numpy cannot infer for 0 elements (raw ValueError in run)."""
+    outcome = check(case(1, index), devices=[hetero.device("cpu")])
+    assert outcome.kind != "foreign", outcome.detail

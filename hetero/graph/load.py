@@ -84,8 +84,7 @@ def parse(source: Any, onnx: Any, limit: int) -> tuple[Any, str, Path | None]:
     """(ModelProto without external data, a name for messages, the folder of external data)."""
     if isinstance(source, onnx.ModelProto):
         name = f"model {source.graph.name or '(unnamed)'}"
-        check_structure(source, name)  # before CopyFrom, which recurses in C
-        check_messages(source, name)
+        check_messages(source, name)  # before CopyFrom, which recurses in C
         proto = onnx.ModelProto()
         proto.CopyFrom(source)
         return proto, name, None
@@ -103,63 +102,50 @@ def parse(source: Any, onnx: Any, limit: int) -> tuple[Any, str, Path | None]:
         proto.ParseFromString(data)  # external data stays unread until its paths are checked
     except Exception as exc:  # protobuf's DecodeError and friends
         raise ModelError(f"{name}: not an ONNX model (protobuf parse failed: {exc})") from exc
-    check_structure(proto, name)
     check_messages(proto, name)
     return proto, name, folder
 
 
 def check_messages(proto: Any, name: str) -> None:
-    """Refuse what the ONNX checker lets through and later code trips on: string fields that
-    are not valid UTF-8 (protobuf (upb) hands them back as ``bytes``, which breaks the first
-    copy of a name) and negative dimensions (ONNX's C++ shape inference aborts the process
-    on one, at a failed assertion). Iterative, after ``check_structure`` bounded nesting."""
+    """Walk every message of the model once, without recursion, before anything else reads
+    it (protobuf's CopyFrom and ONNX's C++ recurse; a 30000-deep ``If`` chain crashed them)
+    and refuse: subgraphs nested deeper than MAX_SUBGRAPH_DEPTH; more than ``max_nodes()``
+    nodes; string fields that are not valid UTF-8 (protobuf (upb) hands them back as
+    ``bytes``, which broke the first copy of a name); negative dimensions (ONNX's C++ shape
+    inference aborts the process on one, at a failed assertion)."""
     from google.protobuf.descriptor import FieldDescriptor
 
-    pending = [(proto, "model")]
+    limit, nodes = max_nodes(), 0
+    pending = [(proto, "model", 0, "")]  # (message, where, subgraphs around it, its node)
     while pending:
-        message, where = pending.pop()
-        if getattr(message, "dim_value", 0) < 0:
+        message, where, depth, node = pending.pop()
+        kind = message.DESCRIPTOR.name
+        if kind == "NodeProto":
+            nodes += 1
+            node = f"node {message.name or message.op_type!r} ({message.op_type})"
+            if nodes > limit:
+                raise ModelError(f"{name}: more than {limit:,} nodes (subgraphs and functions "
+                                 "included); set HETERO_MAX_NODES to allow more")
+        elif kind == "GraphProto" and depth > MAX_SUBGRAPH_DEPTH:
+            raise ModelError(f"{name}: {node} nests subgraphs more than {MAX_SUBGRAPH_DEPTH} "
+                             "deep; ONNX tools cannot parse such a model. Flatten the control "
+                             "flow")
+        elif getattr(message, "dim_value", 0) < 0:
             raise ModelError(f"{name}: {where} is {message.dim_value}; a dimension must be 0 "
                              "or more (or a dim_param name): fix the model's shapes")
         for fd, value in message.ListFields():
-            many = list(value) if fd.is_repeated else [value]
             if fd.type == FieldDescriptor.TYPE_STRING:
-                bad = next((v for v in many if not isinstance(v, str)), None)
+                bad = next((v for v in (value if fd.is_repeated else [value])
+                            if not isinstance(v, str)), None)
                 if bad is not None:
                     raise ModelError(f"{name}: {where}.{fd.name} is not valid UTF-8 "
                                      f"({bytes(bad)[:40]!r}); ONNX strings must be UTF-8: "
                                      "fix or re-export the model")
             elif fd.type == FieldDescriptor.TYPE_MESSAGE:
-                pending += [(m, f"{where}.{fd.name}" + (f"[{i}]" if fd.is_repeated else ""))
-                            for i, m in enumerate(many)]
-
-
-def check_structure(proto: Any, name: str) -> None:
-    """Refuse subgraphs nested deeper than MAX_SUBGRAPH_DEPTH or more nodes than
-    ``max_nodes()``, walking without recursion, so that no later recursive walk (ours, the
-    ONNX checker's, protobuf's copy) meets an unbounded depth."""
-    from onnx import AttributeProto
-
-    limit, count = max_nodes(), 0
-    pending = [(list(proto.graph.node), 0, "the main graph")]
-    pending += [(list(f.node), 0, f"function {f.name!r}") for f in proto.functions]
-    while pending:
-        nodes, depth, where = pending.pop()
-        count += len(nodes)
-        if count > limit:
-            raise ModelError(f"{name}: more than {limit:,} nodes (subgraphs and functions "
-                             "included); set HETERO_MAX_NODES to allow more")
-        for node in nodes:
-            for attr in node.attribute:
-                graphs = [attr.g] if attr.type == AttributeProto.GRAPH else \
-                    list(attr.graphs) if attr.type == AttributeProto.GRAPHS else []
-                if graphs and depth + 1 > MAX_SUBGRAPH_DEPTH:
-                    raise ModelError(
-                        f"{name}: node {node.name or node.op_type!r} ({node.op_type}) in "
-                        f"{where} nests subgraphs more than {MAX_SUBGRAPH_DEPTH} deep; ONNX "
-                        "tools cannot parse such a model. Flatten the control flow")
-                pending += [(list(g.node), depth + 1, f"{node.op_type} body {attr.name!r}")
-                            for g in graphs]
+                inner = depth + (kind == "AttributeProto" and fd.name in ("g", "graphs"))
+                pending += [(m, f"{where}.{fd.name}" + (f"[{i}]" if fd.is_repeated else ""),
+                             inner, node)
+                            for i, m in enumerate(value if fd.is_repeated else [value])]
 
 
 def read_model_file(path: Path, limit: int) -> bytes:

@@ -106,7 +106,7 @@ def to_blocked(x: np.ndarray, lanes: int) -> np.ndarray:
     from hetero.backends.cpu.nchwc import loops
 
     loops.to_blocked(np.ascontiguousarray(x, np.float32).reshape(n, c, size),
-                     out.reshape(n, -1, size, lanes))
+                     out.reshape(n, out.shape[1], size, lanes))
     return out
 
 
@@ -116,5 +116,6 @@ def to_plain(data: np.ndarray, channels: int) -> np.ndarray:
     out = np.empty((n, channels, *spatial), np.float32)
     from hetero.backends.cpu.nchwc import loops
 
-    loops.to_plain(data.reshape(n, -1, size, lanes), out.reshape(n, channels, size))
+    loops.to_plain(data.reshape(n, data.shape[1], size, lanes),  # -1 fails for 0 elements
+                   out.reshape(n, channels, size))
     return out
