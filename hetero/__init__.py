@@ -18,6 +18,7 @@ from hetero.catalogue import LinkProfile
 from hetero.device import Device, DeviceProfile
 from hetero.discovery import BackendStatus, DeviceEvent, default_registry
 from hetero.errors import (
+    ArgumentError,
     DeadlineExceeded,
     DeviceLost,
     DeviceMismatch,
@@ -131,7 +132,8 @@ __all__ = [
     "global_size", "group_id", "int32", "int64", "kernel", "local_array", "local_id",
     "local_size", "log", "log2", "max", "min", "num_groups", "pow", "private_array", "rsqrt",
     "sin", "sqrt", "tanh", "BackendStatus", "Device", "DeviceEvent", "DeviceLost", "DeviceMismatch",
-    "DeadlineExceeded", "DeviceNotFound", "DeviceOutOfMemory", "DeviceProfile", "Event",
+    "ArgumentError", "DeadlineExceeded", "DeviceNotFound", "DeviceOutOfMemory", "DeviceProfile",
+    "Event",
     "HeteroError", "KernelCompileError", "LinkProfile", "ModelError", "PLUGIN_API_VERSION",
     "PlanInfeasible", "PluginError", "Queue", "RunError", "Selector", "UnsupportedOp", "Work",
     "asarray", "backend_status",

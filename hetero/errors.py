@@ -7,6 +7,11 @@ class HeteroError(Exception):
     """Base of every error hetero raises on purpose."""
 
 
+class ArgumentError(HeteroError, ValueError, TypeError):
+    """An argument to a hetero function has the wrong type or value; the message names it
+    and what it takes (a ValueError and a TypeError, as Python's own would be)."""
+
+
 class DeviceNotFound(HeteroError, LookupError):
     """A selector matched no device; the message lists the devices that do exist."""
 

@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import Iterator
 
-from hetero.errors import DeadlineExceeded, ModelError
+from hetero.errors import ArgumentError, DeadlineExceeded, ModelError
 
 #: If/Loop/Scan bodies inside bodies. ONNX's own C++ (checker, shape inference) parses a model
 #: with protobuf's default recursion limit of 100 messages, which a chain of 32 ``If`` nodes
@@ -64,8 +64,10 @@ def deadline(timeout_ms: float | None) -> Iterator[None]:
     if timeout_ms is None:
         yield
         return
-    if not timeout_ms > 0:
-        raise DeadlineExceeded(f"timeout_ms={timeout_ms!r}: give a positive number of ms")
+    if isinstance(timeout_ms, bool) or not isinstance(timeout_ms, int | float) or \
+            not timeout_ms > 0:
+        raise ArgumentError(f"timeout_ms={timeout_ms!r}: give a positive number of ms, or "
+                            "None for no deadline")
     token = _deadline.set((time.perf_counter() + timeout_ms / 1e3, timeout_ms))
     try:
         yield

@@ -419,14 +419,14 @@ def checked_feed(value: Any, want: Any) -> Any:
         return value
     try:
         array = np.asarray(value) if not isinstance(value, np.ndarray) else value
-        if array.dtype != want.dtype:
-            if isinstance(value, np.ndarray | np.generic):
-                raise ModelError(f"input {want.name!r} is {array.dtype}; the model declares "
-                                 f"{want.dtype}: convert it with .astype(np.{want.dtype})")
+        if array.dtype != want.dtype and not isinstance(value, np.ndarray | np.generic):
             array = array.astype(want.dtype)  # Python numbers and lists take the declared type
     except (ValueError, TypeError, OverflowError) as exc:  # ragged lists, text, objects
         raise ModelError(f"input {want.name!r}: cannot make a {want.dtype} array of the "
                          f"{type(value).__name__} given ({exc}); pass a NumPy array") from exc
+    if array.dtype != want.dtype:
+        raise ModelError(f"input {want.name!r} is {array.dtype}; the model declares "
+                         f"{want.dtype}: convert it with .astype(np.{want.dtype})")
     if want.shape is not None:
         fixed = [(i, d) for i, d in enumerate(want.shape) if isinstance(d, int) and d > 0]
         if array.ndim != len(want.shape) or any(array.shape[i] != d for i, d in fixed):

@@ -12,7 +12,7 @@ import difflib
 from collections.abc import Callable, Sequence
 
 from hetero.device import Device
-from hetero.errors import DeviceNotFound
+from hetero.errors import ArgumentError, DeviceNotFound
 
 Selector = str | Device | Callable[[Device], float]
 
@@ -81,7 +81,7 @@ def select(selector: Selector, devices: Sequence[Device], hint: str = "") -> Dev
         terms = [t.strip() for t in selector.split(",") if t.strip()]
         found = next((d for t in terms if (d := match_term(t, devices)) is not None), None)
     else:
-        raise TypeError(
+        raise ArgumentError(
             f"a device selector is a string, a Device or a callable, not {type(selector).__name__}")
     if found is None:
         raise not_found(selector, devices, hint)

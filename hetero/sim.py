@@ -11,7 +11,7 @@ import difflib
 from hetero.catalogue import LinkProfile
 from hetero.device import Device, DeviceProfile
 from hetero.discovery import default_registry
-from hetero.errors import HeteroError
+from hetero.errors import ArgumentError, HeteroError
 
 
 def lookup(name: str, table: dict, what: str) -> object:
@@ -30,9 +30,15 @@ def attach(profile: str | DeviceProfile, link: str | LinkProfile | None = None) 
     profiles, links = registry.catalogue()
     if isinstance(profile, str):
         profile = lookup(profile, profiles, "device profile")
+    if not isinstance(profile, DeviceProfile):
+        raise ArgumentError(f"profile={profile!r}: give a catalogue name (hetero.profiles()) "
+                            "or a hetero.DeviceProfile")
     link = link if link is not None else profile.default_link
     if isinstance(link, str):
         link = lookup(link, links, "link")
+    if link is not None and not isinstance(link, LinkProfile):
+        raise ArgumentError(f"link={link!r}: give a link name (hetero.links()) or a "
+                            "hetero.LinkProfile")
     sim = registry.backend("sim")
     return registry.attach(lambda: sim.attach(profile, link))
 

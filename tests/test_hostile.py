@@ -17,7 +17,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import hetero
-from hetero import DeadlineExceeded, DeviceOutOfMemory, ModelError, RunError
+from hetero import ArgumentError, DeadlineExceeded, DeviceOutOfMemory, ModelError, RunError
 from hetero.limits import MAX_SUBGRAPH_DEPTH
 
 OPSET = [helper.make_opsetid("", 17)]
@@ -185,6 +185,54 @@ def test_a_session_refuses_feeds_that_are_not_a_mapping(registry):
         session.run("x")
 
 
+# -- arguments ---------------------------------------------------------------------------------
+def relu_model():
+    return hetero.load(model([helper.make_node("Relu", ["x"], ["y"], name="relu")],
+                             [tensor("x", shape=[2])], [tensor("y", shape=[2])]))
+
+
+@pytest.mark.parametrize("arguments, match", [
+    ({"objective": "fastest"}, "objective 'fastest': choose one of"),
+    ({"strategy": "x"}, "strategy 'x': choose one of"),
+    ({"max_latency_ms": "x"}, "max_latency_ms='x': a cap must be a finite number"),
+    ({"max_energy_mj": float("nan")}, "max_energy_mj=nan"),
+    ({"placement": ["relu"]}, "placement=.*give {node name: device id}"),
+    ({"passes": "fold_constants"}, "passes='fold_constants': give a list of pass names"),
+    ({"passes": ["nope"]}, "unknown graph pass"),
+    ({"devices": 123}, "devices=123: give a list of devices or selectors"),
+    ({"devices": "cpu"}, "devices='cpu': give a list"),
+    ({"devices": [123]}, "a device selector is a string"),
+])
+def test_wrong_arguments_to_compile_are_argument_errors(registry, arguments, match):
+    """These raised raw ValueError, TypeError or AttributeError."""
+    arguments.setdefault("devices", [hetero.device("cpu")])
+    with pytest.raises(ArgumentError, match=match):
+        hetero.compile(relu_model(), **arguments)
+
+
+def test_selector_strings_are_devices_to_compile(registry):
+    assert set(hetero.compile(relu_model(), devices=["cpu"]).placement.values()) == {"cpu:0"}
+    with pytest.raises(hetero.DeviceNotFound):
+        hetero.compile(relu_model(), devices=["nope:0"])
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: hetero.load(b"", memory_limit="x"), "memory_limit='x'"),
+    (lambda: hetero.sim.attach(123), "profile=123: give a catalogue name"),
+    (lambda: hetero.sim.attach("a100", link=5), "link=5: give a link name"),
+    (lambda: hetero.device(123), "a device selector is a string"),
+])
+def test_wrong_arguments_elsewhere_are_argument_errors(registry, call, match):
+    with pytest.raises(ArgumentError, match=match):
+        call()
+
+
+def test_a_feed_of_the_wrong_dtype_says_how_to_convert(registry):
+    with pytest.raises(ModelError, match="input 'x' is float64; the model declares float32: "
+                       "convert it with .astype"):
+        relu_plan().run({"x": np.ones(2)})
+
+
 # -- a node failing at run time ----------------------------------------------------------------
 def test_a_node_failing_on_its_data_is_a_run_error_naming_it(registry):
     """A Reshape to a fed shape that does not fit raised numpy's raw ValueError."""
@@ -285,8 +333,9 @@ def test_timeout_ms_ends_an_endless_loop(registry):
 def test_timeout_ms_is_checked_between_nodes(registry):
     with pytest.raises(DeadlineExceeded, match="before (running|copying)"):
         relu_plan().run({"x": np.ones(2, np.float32)}, timeout_ms=1e-9)
-    with pytest.raises(DeadlineExceeded, match="give a positive number"):
-        relu_plan().run({"x": np.ones(2, np.float32)}, timeout_ms=0)
+    for bad in (0, -5, float("nan"), "10", True):
+        with pytest.raises(ArgumentError, match="timeout_ms=.*give a positive number"):
+            relu_plan().run({"x": np.ones(2, np.float32)}, timeout_ms=bad)
     assert relu_plan().run({"x": np.ones(2, np.float32)}, timeout_ms=60_000)["y"].shape == (2,)
 
 

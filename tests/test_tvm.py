@@ -208,6 +208,30 @@ def test_a_vendor_package_adds_an_npu_whose_patterns_decide_what_it_runs(install
     np.testing.assert_allclose(plan.run({"x": X})["d"], WANT, rtol=1e-6)
 
 
+JUNK_TARGETS = """
+import hetero
+from hetero.backends.tvm.targets import TVMTarget
+
+HETERO_PLUGIN_API = 1
+
+@hetero.hookimpl
+def hetero_tvm_targets():
+    return ["abc", 42, TVMTarget("broken", "npu", {"kind": "llvm"}, "x", modules=(None,))]
+"""
+
+
+def test_junk_tvm_targets_are_plugin_errors_and_tvm_still_lists(install_plugin,
+                                                                 make_registry):
+    """Issue 19: a hetero_tvm_targets result of strings broke the tvm backend's discovery
+    (raw AttributeError: 'str' object has no attribute 'unavailable')."""
+    install_plugin("hetero-junk-targets", "junk_targets", JUNK_TARGETS)
+    make_registry({})
+    assert "tvm:cpu:0" in {d.id for d in hetero.devices()}
+    errors = [e for e in hetero.plugin_errors() if e.plugin == "junk_targets"]
+    assert any("'abc'" in e.detail and "TVMTarget" in e.detail for e in errors), errors
+    assert any("AttributeError" in e.detail for e in errors), errors  # modules=(None,)
+
+
 @hetero.kernel
 def doubled(x, out):
     i = hetero.global_id(0)

@@ -162,12 +162,16 @@ def accelerators() -> list[TVMTarget]:
     errors that say what is missing."""
     from hetero.discovery import default_registry
     from hetero.errors import PluginError
+    from hetero.plugins import contain, describe_exception
 
     plugins, found = default_registry().plugins, []
-    for name, targets in plugins.call_each("hetero_tvm_targets"):
-        for target in targets or []:
-            reason = target.unavailable()
-            if reason is None:
+    for name, targets in plugins.call_each("hetero_tvm_targets", expect=TVMTarget):
+        for target in targets:
+            reason, exc = contain(target.unavailable)  # a plugin's fields, a plugin's error
+            if exc is not None:
+                plugins.errors.append(PluginError(name, "hetero_tvm_targets",
+                                                  describe_exception(exc)))
+            elif reason is None:
                 found.append(target)
             else:
                 plugins.errors.append(PluginError(name, "unavailable",

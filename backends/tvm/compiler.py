@@ -95,8 +95,14 @@ def cached_library(path: Path, build: Callable[[], Any], expect: Callable[[Any],
     library = build()
     found = expect(library)
     stats["compiled"] += 1
-    folder.write(path.name, lambda tmp: library.export_library(str(tmp)))
+    store(library, path)
     return found, f"compiled in {time.perf_counter() - start:.2f} s"
+
+
+def store(library: Any, path: Path) -> None:
+    """Export ``library`` into the cache at ``path``: written aside, then indexed by size and
+    sha256 and moved into place (``hetero.cache.Folder``)."""
+    Folder(path.parent).write(path.name, lambda tmp: library.export_library(str(tmp)))
 
 
 def build(proto: Any, target: dict[str, Any], accelerator: Any = None) -> Any:

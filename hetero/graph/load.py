@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from hetero.errors import ModelError
+from hetero.errors import ArgumentError, ModelError
 from hetero.limits import MAX_SUBGRAPH_DEPTH, max_nodes
 
 #: What one tensor costs beyond its data once it is an array (so a million empty tensors
@@ -72,6 +72,8 @@ def load(source: Any, memory_limit: int | None = None) -> Model:
     import onnx
 
     limit = physical_memory() if memory_limit is None else memory_limit
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0:
+        raise ArgumentError(f"memory_limit={memory_limit!r}: give a positive number of bytes")
     proto, name, folder = parse(source, onnx, limit)
     check_declared_size(proto, name, limit)
     load_external_data(proto, name, folder)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from hetero.errors import ArgumentError
+
 OBJECTIVES = ("energy", "latency", "edp")
 
 
@@ -56,7 +58,7 @@ def figure(objective: str, latency_ms: float, energy_mj: float) -> float:
 
 def checked_objective(name: str) -> str:
     if name not in OBJECTIVES:
-        raise ValueError(f"objective {name!r}: choose one of {', '.join(OBJECTIVES)}")
+        raise ArgumentError(f"objective {name!r}: choose one of {', '.join(OBJECTIVES)}")
     return name
 
 
@@ -72,9 +74,10 @@ class Goal:
         checked_objective(self.objective)
         for cap in ("max_latency_ms", "max_energy_mj"):
             value = getattr(self, cap)
-            if value is not None and not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{cap}={value!r}: a cap must be a finite number above 0 "
-                                 "(or None for no cap)")
+            if value is not None and not (isinstance(value, int | float) and
+                                          math.isfinite(value) and value > 0):
+                raise ArgumentError(f"{cap}={value!r}: a cap must be a finite number above 0 "
+                                    "(or None for no cap)")
 
     def excess(self, estimate: PlanEstimate) -> float:
         """How far ``estimate`` breaks the caps and the devices' memory capacities, relative

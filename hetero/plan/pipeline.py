@@ -16,14 +16,14 @@ device set recomputes only what the change touches.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from hetero.cost import CostModel
 from hetero.device import Device, one_per_silicon
 from hetero.discovery import default_registry
-from hetero.errors import DeviceLost, UnsupportedOp
+from hetero.errors import ArgumentError, DeviceLost, UnsupportedOp
 from hetero.graph import Model, load
 from hetero.graph.ir import Graph
 from hetero.graph.passes import optimise
@@ -147,6 +147,25 @@ class Pipeline:
         return estimate
 
 
+def checked_placement(placement: Any) -> dict[str, str] | None:
+    """``placement`` as {node name: device id}; anything else is the caller's error."""
+    if placement is None:
+        return None
+    if not isinstance(placement, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in placement.items()):
+        raise ArgumentError(f"placement={placement!r}: give {{node name: device id}}, e.g. "
+                            "{'conv1': 'cpu:0'}")
+    return dict(placement)
+
+
+def chosen_devices(devices: Any) -> list[Device]:
+    """``devices`` as Devices: each a Device or a selector string (``hetero.device``)."""
+    if isinstance(devices, str | Device) or not isinstance(devices, Iterable):
+        raise ArgumentError(f"devices={devices!r}: give a list of devices or selectors, e.g. "
+                            "devices=[hetero.device('cpu')] or devices=['cpu', 'sim:a100']")
+    return [d if isinstance(d, Device) else default_registry().device(d) for d in devices]
+
+
 def compile(model: Any, devices: list[Device] | None = None, objective: str = "energy",
             max_latency_ms: float | None = None, placement: dict[str, str] | None = None,
             strict: bool = False, passes: Sequence[str] | None = None,
@@ -167,14 +186,14 @@ def compile(model: Any, devices: list[Device] | None = None, objective: str = "e
     ``()`` for none). Pins name nodes as the model does; pinning a node that a pass removed
     or merged into another is refused with the reason.
     """
-    # a bad objective or cap fails first
+    # a bad objective, cap or argument fails first
     request = Request(Goal(objective, max_latency_ms, max_energy_mj),
-                      dict(placement) if placement is not None else None, strict, strategy)
+                      checked_placement(placement), strict, strategy)
     if strategy not in STRATEGIES:
-        raise ValueError(f"strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}")
+        raise ArgumentError(f"strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}")
     pipeline = Pipeline(model, passes, history)
     pipeline.check_pins(placement)
-    chosen = list(devices) if devices is not None else \
+    chosen = chosen_devices(devices) if devices is not None else \
         one_per_silicon(default_registry().devices())
     return pipeline.plan(chosen, request)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from hetero.errors import PlanInfeasible, UnsupportedOp
+from hetero.errors import ArgumentError, PlanInfeasible, UnsupportedOp
 from hetero.plan.bounds import useful
 from hetero.plan.capability import Capability
 from hetero.plan.chain import best_chain, chain_order
@@ -62,7 +62,7 @@ def place(graph: Any, capability: Capability, costs: CostTable, pins: dict[str, 
     one, PlanInfeasible where no placement meets the caps); ``start``: a placement the
     heuristics start from (a re-plan's previous one)."""
     if strategy not in STRATEGIES:
-        raise ValueError(f"strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}")
+        raise ArgumentError(f"strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}")
     goal = goal or Goal()
     score = Scorer(graph, costs.devices, goal, costs)
     candidates, notes = allowed(graph, capability, checked_pins(graph, pins), strict)

@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+import hetero
+
 OPSET = 17
 #: op types a mutation may swap in (ones the seeds use, and others with other arities)
 OPS = ["Relu", "Add", "Mul", "MatMul", "Gemm", "Conv", "Reshape", "Concat", "Slice",
@@ -468,8 +470,6 @@ class Outcome:
 def check(c: Case, devices: Sequence[Any] | None = None, timeout_ms: float = 5000,
           raise_foreign: bool = False) -> Outcome:
     """Run ``c`` through load, compile (on ``devices``; default the cpu) and run."""
-    import hetero
-
     begun, stage = time.perf_counter(), "load"
     try:
         model = hetero.load(c.data)
@@ -547,8 +547,6 @@ class JunkPlugin:
 
 
 def _mark_hooks() -> None:
-    import hetero
-
     for name in JunkPlugin.HOOKS:
         setattr(JunkPlugin, name, hetero.hookimpl(getattr(JunkPlugin, name)))
 
@@ -567,8 +565,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.add_argument("--sim", action="append", default=[],
                       help="also compile onto a simulated device of this profile")
     opts = args.parse_args(argv)
-    import hetero
-
     devices = [hetero.device("cpu"), *(hetero.sim.attach(p) for p in opts.sim)]
     for c in cases(opts.seed, opts.cases, opts.start):
         print(json.dumps({"start": c.index, "repro": c.repro()}), flush=True)

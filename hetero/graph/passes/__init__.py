@@ -8,9 +8,9 @@ for; dead-node elimination last.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
-from hetero.errors import HeteroError
+from hetero.errors import ArgumentError
 from hetero.graph.ir import Graph
 from hetero.graph.passes import (
     affine,
@@ -38,10 +38,13 @@ PASSES: dict[str, Pass] = {
 
 def optimise(graph: Graph, passes: Sequence[str] | None = None) -> Graph:
     """``graph`` after the named passes (default: all, in their order)."""
+    if isinstance(passes, str) or not (passes is None or isinstance(passes, Iterable)):
+        raise ArgumentError(f"passes={passes!r}: give a list of pass names, e.g. "
+                            f"passes=[{next(iter(PASSES))!r}] (or passes=() for none)")
     names = list(PASSES) if passes is None else list(passes)
     unknown = [n for n in names if n not in PASSES]
     if unknown:
-        raise HeteroError(f"unknown graph pass(es) {', '.join(unknown)}; known: "
+        raise ArgumentError(f"unknown graph pass(es) {', '.join(unknown)}; known: "
                           f"{', '.join(PASSES)}")
     for name in [n for n in PASSES if n in names]:
         graph = PASSES[name](graph)
