@@ -25,6 +25,9 @@ from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("hetero")
+#: An index lists about 150 bytes an entry: this is room for 100,000 entries, and a planted
+#: index of gigabytes is refused unread.
+MAX_INDEX_BYTES = 16 * 2**20
 INDEX, LOCK = ".index", ".index.lock"  # dot names: no cache kind's glob (*.so, *.json) sees them
 INDEX_SCHEMA = {"format": int, "entries": {str: {"size": int, "sha256": str}}}
 _warned: set[str] = set()  # unusable folders already reported: once per process, not per read
@@ -158,7 +161,7 @@ class Folder:
 
     def _index(self) -> dict[str, dict[str, Any]]:
         """The recorded entries; an unreadable, unsafe or malformed index records none."""
-        data, why = self._open(INDEX)
+        data, why = self._open(INDEX, largest=MAX_INDEX_BYTES)
         if data is None:
             if why:
                 log.warning("hetero ignores the cache index %s: %s; its entries are rebuilt",
@@ -166,7 +169,7 @@ class Folder:
             return {}
         try:
             index = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: "[" nested 200,000 deep
             index = None
         if index is None or mismatch(index, INDEX_SCHEMA) or index["format"] != 1:
             log.warning("hetero ignores the malformed cache index %s; its entries are rebuilt",
@@ -179,9 +182,11 @@ class Folder:
         blob = json.dumps({"format": 1, "entries": live}, indent=1, sort_keys=True).encode()
         self._replace(INDEX, lambda tmp: tmp.write_bytes(blob))
 
-    def _open(self, name: str, size: int | None = None) -> tuple[bytes | None, str | None]:
-        """The file's bytes if it is a safe regular file (of ``size`` bytes, where given):
-        (None, None) if missing; else (None, why not). Read through one descriptor, never
+    def _open(self, name: str, size: int | None = None, largest: int | None = None
+              ) -> tuple[bytes | None, str | None]:
+        """The file's bytes if it is a safe regular file (of ``size`` bytes, or at most
+        ``largest``, where given; judged before a byte is read): (None, None) if missing;
+        else (None, why not). Read through one descriptor, never
         through a symlink nor blocking on a planted FIFO, so what is checked is what is read."""
         flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
         try:
@@ -195,15 +200,19 @@ class Folder:
             why = "it is not a regular file" if not stat.S_ISREG(st.st_mode) else unsafe(st)
             if why is None and size is not None and st.st_size != size:
                 why = f"it has {st.st_size} bytes where {size} were written (truncated or changed)"
+            if why is None and largest is not None and st.st_size > largest:
+                why = f"it has {st.st_size:,} bytes, more than the {largest:,} it may have"
             return (None, why) if why else (f.read(), None)
 
     def _verify(self, name: str) -> tuple[bytes | None, str | None]:
         record = self._index().get(name)
-        data, why = self._open(name, record and record["size"])
+        if record is None:  # judged without reading it: a planted file may be any size
+            planted = os.path.lexists(self.path / name)
+            return None, "it is not in the cache's index (hetero did not write it)" \
+                if planted else None
+        data, why = self._open(name, record["size"])
         if data is None:
             return None, why
-        if record is None:
-            return None, "it is not in the cache's index (hetero did not write it)"
         if hashlib.sha256(data).hexdigest() != record["sha256"]:
             return None, "its sha256 differs from the one recorded when it was written"
         return data, None
@@ -252,8 +261,8 @@ class Folder:
             return None
         try:
             doc = json.loads(data)
-        except ValueError:
-            doc, why = None, "it is not JSON"
+        except (ValueError, RecursionError):
+            doc, why = None, "it is not JSON (or nested too deep)"
         else:
             why = mismatch(doc, schema) or mismatch(doc, dict)
         if why:

@@ -12,25 +12,40 @@ default 10 s) and outside the registry's lock, so a hung backend delays no other
 
 from __future__ import annotations
 
+import atexit
+import itertools
 import math
 import os
+import reprlib
 import threading
 import time
 import warnings
+import weakref
 from collections import deque
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from hetero.backend import Backend
 from hetero.device import Device
 from hetero.errors import HeteroError, PluginError
-from hetero.plugins import PluginSet, autoload_disabled, describe_exception, load_plugins
+from hetero.plugins import (
+    PluginSet,
+    autoload_disabled,
+    contain,
+    describe_exception,
+    load_plugins,
+)
 from hetero.selector import Selector, select
 
 #: Seconds one backend's discovery may take, unless HETERO_DISCOVERY_TIMEOUT_S says otherwise.
 DEFAULT_DISCOVERY_TIMEOUT_S = 10.0  # a cold `import tvm` alone takes ~3 s
 TIMEOUT_VARIABLE = "HETERO_DISCOVERY_TIMEOUT_S"
+#: More devices than one backend could plausibly see: a sign of a runaway discover().
+MAX_DEVICES = 4096
+#: At exit, how long to let discoveries that passed their deadline finish: a thread still in
+#: native code (a C++ library's import) when the interpreter ends aborts the process.
+EXIT_WAIT_S = 10.0
 #: The PluginError stage of each failed discovery state.
 FAILED_STAGE = {"error": "discover", "timed out": "timeout", "unavailable": "unavailable"}
 
@@ -58,6 +73,19 @@ class BackendStatus:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "state": self.state, "detail": self.detail,
                 "simulated": self.simulated, "devices": list(self.devices)}
+
+
+_discovering: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+
+
+@atexit.register
+def _let_discoveries_finish() -> None:
+    """Give discoveries still running at exit up to EXIT_WAIT_S in all: one inside a C++
+    import (TVM's, past a short deadline) when the interpreter ends aborted the process
+    ("terminate called without an active exception")."""
+    until = time.monotonic() + EXIT_WAIT_S
+    for thread in list(_discovering):
+        thread.join(max(0.0, until - time.monotonic()))
 
 
 def requested_backends(env: Mapping[str, str]) -> list[str] | None:
@@ -91,11 +119,18 @@ class Found:
 
 
 def checked_devices(found: object) -> list[Device]:
-    """A backend's discovery result as a list of Devices; anything else is the backend's error."""
-    devices = list(found)  # type: ignore[call-overload]
+    """A backend's discovery result as a list of Devices; anything else is the backend's error
+    (an endless generator too: at most MAX_DEVICES are taken from it)."""
+    if isinstance(found, str | bytes) or not isinstance(found, Iterable):
+        raise TypeError(f"discover() returned {reprlib.repr(found)}, not a list of "
+                        "hetero.Device")
+    devices = list(itertools.islice(found, MAX_DEVICES + 1))
+    if len(devices) > MAX_DEVICES:
+        raise TypeError(f"discover() returned more than the {MAX_DEVICES:,} devices one "
+                        "backend may report (an endless generator?)")
     for device in devices:
         if not isinstance(device, Device):
-            raise TypeError(f"discover() returned {device!r}, not a hetero.Device")
+            raise TypeError(f"discover() returned {reprlib.repr(device)}, not a hetero.Device")
     return devices
 
 
@@ -153,18 +188,22 @@ class Registry:
         for plugin, backends in self.plugins.call_each("hetero_backends"):
             if not isinstance(backends, list | tuple):
                 self.plugins.errors.append(PluginError(
-                    plugin, "hetero_backends", f"returned {backends!r}, not a list of backends"))
+                    plugin, "hetero_backends",
+                    f"returned {reprlib.repr(backends)}, not a list of backends"))
                 continue
             for backend in backends:
-                if not isinstance(backend, Backend) or not backend.name:
+                name, exc = contain(lambda b=backend: b.name) if isinstance(backend, Backend) \
+                    else (None, None)  # a plugin's property: it may raise too
+                if not isinstance(name, str) or not name:
+                    why = f" (its name raised {describe_exception(exc)})" if exc else ""
                     self.plugins.errors.append(PluginError(
-                        plugin, "hetero_backends",
-                        f"returned {backend!r}, not a named hetero.backend.Backend instance"))
-                elif backend.name in found:
+                        plugin, "hetero_backends", f"returned {type(backend).__name__} object, "
+                        f"not a named hetero.backend.Backend instance{why}"))
+                elif name in found:
                     self.plugins.errors.append(PluginError(
-                        plugin, "hetero_backends", f"backend name {backend.name!r} is taken"))
+                        plugin, "hetero_backends", f"backend name {name!r} is taken"))
                 else:
-                    found[backend.name] = backend
+                    found[name] = backend
         wanted = requested_backends(self.env)
         if wanted is None:
             return found
@@ -227,6 +266,7 @@ class Registry:
         thread = threading.Thread(target=work, name=f"hetero-discover-{backend.name}",
                                   daemon=True)
         self._running[backend.name] = (thread, time.monotonic())
+        _discovering.add(thread)
         thread.start()
         thread.join(self.discovery_timeout_s)
         if not outcome:

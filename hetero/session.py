@@ -27,11 +27,18 @@ import numpy as np
 
 from hetero.device import Device, one_per_silicon
 from hetero.discovery import DeviceEvent, default_registry
-from hetero.errors import DeviceLost, HeteroError, ModelError, PlanInfeasible, UnsupportedOp
+from hetero.errors import (
+    ArgumentError,
+    DeviceLost,
+    HeteroError,
+    ModelError,
+    PlanInfeasible,
+    UnsupportedOp,
+)
 from hetero.history import History
 from hetero.limits import deadline
 from hetero.plan.objective import Goal
-from hetero.plan.pipeline import Pipeline, Request
+from hetero.plan.pipeline import Pipeline, Request, checked_placement
 from hetero.runtime import Plan
 from hetero.selector import select
 from hetero.watch import release, shared
@@ -92,10 +99,15 @@ class Session:
                  max_in_flight: int = 64, retries: int = 3, workers: int = 2,
                  watch: bool = True, timeout_ms: float | None = None):
         self.request = Request(Goal(objective, max_latency_ms, max_energy_mj),
-                               dict(placement) if placement is not None else None, strict,
-                               strategy)
+                               checked_placement(placement), strict, strategy)
+        if isinstance(devices, Device):
+            devices = [devices]
         self.wanted = devices.split(",") if isinstance(devices, str) else \
             None if devices is None else list(devices)
+        for name, value, least in (("max_in_flight", max_in_flight, 1), ("workers", workers, 1),
+                                   ("retries", retries, 0)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                raise ArgumentError(f"{name}={value!r}: give a whole number of at least {least}")
         self.retries = retries
         self.timeout_ms = timeout_ms
         self.registry = default_registry()

@@ -117,6 +117,37 @@ def test_a_planted_fifo_or_symlink_is_refused_without_hanging(tmp_path, monkeypa
     assert json.loads(secret.read_text()) == {"v": "not yours"}
 
 
+def test_a_planted_huge_file_or_index_is_judged_unread(tmp_path, monkeypatch, caplog):
+    """Found by review: a planted 4 GB file not in the index was read whole before its
+    verdict (4.7 GB peak RSS); a 3 GB index was read three times per compile."""
+    root = private(tmp_path / "cache")
+    monkeypatch.setenv("HETERO_CACHE_DIR", str(root))
+    cached("x", (1,), lambda: {"v": 1})
+    planted = root / f"y-{content_key('y', 1)}.json"
+    with open(planted, "wb") as f:
+        f.truncate(2**40)  # sparse: a terabyte that cannot be read into memory
+    os.chmod(planted, 0o600)
+    with caplog.at_level(logging.WARNING, logger="hetero"):
+        assert cached("y", (1,), lambda: {"v": 2}) == {"v": 2}
+    assert "not in the cache's index" in caplog.text
+    with open(root / INDEX, "r+b") as f:
+        f.truncate(2**40)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="hetero"):
+        assert cached("x", (1,), lambda: {"v": 3}) == {"v": 3}  # index ignored: rebuilt
+    assert "more than the 16,777,216 it may have" in caplog.text
+
+
+def test_a_deeply_nested_index_is_ignored_not_a_recursion_error(tmp_path, monkeypatch):
+    """Found by review: "[" * 200,000 as the index raised RecursionError out of every
+    backend's discovery (cpu:0, opencl and tvm:cpu:0 vanished)."""
+    root = private(tmp_path / "cache")
+    monkeypatch.setenv("HETERO_CACHE_DIR", str(root))
+    cached("x", (1,), lambda: {"v": 1})
+    (root / INDEX).write_text("[" * 200_000 + "]" * 200_000)
+    assert cached("x", (1,), lambda: {"v": 2}) == {"v": 2}
+
+
 def test_concurrent_writers_leave_a_consistent_index(tmp_path):
     folder = Folder(private(tmp_path / "cache"))
     names = [f"e{i}.bin" for i in range(8)]

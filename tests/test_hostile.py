@@ -210,6 +210,25 @@ def test_wrong_arguments_to_compile_are_argument_errors(registry, arguments, mat
         hetero.compile(relu_model(), **arguments)
 
 
+@pytest.mark.parametrize("arguments, match", [
+    ({"max_in_flight": -1}, "max_in_flight=-1: give a whole number of at least 1"),
+    ({"workers": 0}, "workers=0"), ({"workers": 2.5}, "workers=2.5"),
+    ({"retries": None}, "retries=None"), ({"retries": -1}, "retries=-1"),
+    ({"history": "x"}, "history='x': give a hetero.history.History"),
+    ({"placement": "relu"}, "placement='relu'"),
+])
+def test_wrong_arguments_to_a_session_are_argument_errors(registry, arguments, match):
+    """Found by review: raw ValueError/TypeError from the semaphore, the thread pool, the
+    retry loop and the history; retries=-1 became a DeviceLost of "0 tries"."""
+    with pytest.raises(ArgumentError, match=match):
+        hetero.Session(relu_model(), devices=["cpu"], watch=False, **arguments)
+
+
+def test_load_takes_a_loaded_model(registry):
+    loaded = relu_model()
+    assert hetero.load(loaded) is loaded
+
+
 def test_selector_strings_are_devices_to_compile(registry):
     assert set(hetero.compile(relu_model(), devices=["cpu"]).placement.values()) == {"cpu:0"}
     with pytest.raises(hetero.DeviceNotFound):
@@ -328,6 +347,32 @@ def test_timeout_ms_ends_an_endless_loop(registry):
     with pytest.raises(DeadlineExceeded, match="deadline of 200 ms before iteration"):
         finishes(lambda: plan.run({"x": X1}, timeout_ms=200))
     assert time.perf_counter() - start < 30  # it stopped near 0.2 s; endless before
+
+
+def scan_model():
+    """s = sum of xs rows, by a Scan over xs's first axis (its length is the feed's)."""
+    body = helper.make_graph(
+        [helper.make_node("Add", ["s_in", "x_in"], ["s_out"]),
+         helper.make_node("Identity", ["s_out"], ["y_out"])], "body",
+        [tensor("s_in", shape=[1]), tensor("x_in", shape=[1])],
+        [tensor("s_out", shape=[1]), tensor("y_out", shape=[1])])
+    scan = helper.make_node("Scan", ["s0", "xs"], ["sf", "ys"], name="scan", body=body,
+                            num_scan_inputs=1)
+    return model([scan], [tensor("s0", shape=[1]), tensor("xs", shape=["n", 1])],
+                 [tensor("sf", shape=[1]), tensor("ys", shape=["n", 1])])
+
+
+def test_timeout_ms_ends_a_long_scan(registry):
+    """Found by review: a Scan over 300,000 rows passed a 200 ms deadline by 8 s."""
+    def plan():
+        return hetero.compile(hetero.load(scan_model()), devices=[hetero.device("cpu")])
+
+    s0 = np.zeros(1, np.float32)
+    assert plan().run({"s0": s0, "xs": np.ones((5, 1), np.float32)})["sf"][0] == 5.0
+    long = plan()  # a first run: nothing recorded for replay before the nodes run
+    with pytest.raises(DeadlineExceeded, match="before an iteration of Scan node 'scan'"):
+        finishes(lambda: long.run({"s0": s0, "xs": np.ones((3 * 10**6, 1), np.float32)},
+                                  timeout_ms=200))
 
 
 def test_timeout_ms_is_checked_between_nodes(registry):

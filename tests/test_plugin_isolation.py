@@ -313,3 +313,45 @@ def test_the_error_log_keeps_the_most_recent_distinct_failures():
     assert len(log) == 100
     assert log[0].detail == "failure 150" and log[-1].detail == "failure 249"
     assert log[-1].count == 2
+
+
+RUNAWAY = """
+import itertools
+import hetero
+from hetero.backend import HostMemoryBackend
+
+HETERO_PLUGIN_API = 1
+
+
+class Endless(HostMemoryBackend):
+    name = "endless"
+
+    def discover(self):
+        return (None for _ in itertools.count())  # consumed forever by list() before
+
+
+class Nameless(HostMemoryBackend):
+    @property
+    def name(self):
+        raise RuntimeError("no name")
+
+
+@hetero.hookimpl
+def hetero_backends():
+    return [Endless(), Nameless()]
+"""
+
+
+def test_a_runaway_discover_and_a_raising_name_are_plugin_errors(install_plugin,
+                                                                 make_registry, capsys):
+    """Found by review: an endless generator from discover() grew memory without bound in
+    its abandoned thread; a backend whose name property raised crashed hetero.devices()."""
+    install_plugin("hetero-runaway", "runaway", RUNAWAY)
+    make_registry({})
+    assert "cpu:0" in {d.id for d in hetero.devices()}
+    status = {s.name: s for s in hetero.backend_status()}
+    assert status["endless"].state == "error" and "endless generator" in status["endless"].detail
+    errors = [str(e) for e in hetero.plugin_errors() if e.plugin == "runaway"]
+    assert any("its name raised RuntimeError: no name" in e for e in errors), errors
+    assert cli.main(["devices"]) == 0
+    assert "endless" in capsys.readouterr().out

@@ -71,6 +71,8 @@ def load(source: Any, memory_limit: int | None = None) -> Model:
     """
     import onnx
 
+    if isinstance(source, Model) and memory_limit is None:
+        return source  # already validated (compile and Session take either)
     limit = physical_memory() if memory_limit is None else memory_limit
     if not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0:
         raise ArgumentError(f"memory_limit={memory_limit!r}: give a positive number of bytes")

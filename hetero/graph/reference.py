@@ -36,7 +36,7 @@ class ReferenceNode:
         self.outputs = list(node.proto.output)
         self.evaluator = ReferenceEvaluator(wrapper, opsets=dict(graph.opsets),
                                             functions=graph.functions or None,
-                                            new_ops=[bounded_loop()])
+                                            new_ops=[bounded_loop(), bounded_scan()])
 
     def __call__(self, feeds: dict[str, np.ndarray]) -> list[Any]:
         results = iter(self.evaluator.run(None, {n: feeds[n] for n in self.names}))
@@ -83,6 +83,28 @@ def bounded_loop() -> type:
             return super()._run(M, cond, *args, **kwargs)
 
     return Loop
+
+
+@functools.cache
+def bounded_scan() -> type:
+    """``onnx.reference``'s Scan checking the run's deadline at every iteration (its length
+    is its input's, so a trip count needs no limit of its own)."""
+    from onnx.reference.ops.op_scan import Scan as OnnxScan
+
+    class Scan(OnnxScan):
+        op_domain = ""
+
+        def __init__(self, onnx_node: Any, run_params: dict) -> None:
+            super().__init__(onnx_node, run_params)
+            body, label = self._run_body, f"Scan node {onnx_node.name or '(unnamed)'!r}"
+
+            def checked(*args: Any, **kwargs: Any) -> Any:
+                check_deadline(f"an iteration of {label}")
+                return body(*args, **kwargs)
+
+            self._run_body = checked
+
+    return Scan
 
 
 def unfused(node: Node) -> list:

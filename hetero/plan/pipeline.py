@@ -16,6 +16,7 @@ device set recomputes only what the change touches.
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -62,6 +63,9 @@ class Pipeline:
 
     def __init__(self, model: Any, passes: Sequence[str] | None = None,
                  history: History | None = None):
+        if history is not None and not isinstance(history, History):
+            raise ArgumentError(f"history={reprlib.repr(history)}: give a hetero.history."
+                                "History, or None for the one in $HETERO_CACHE_DIR")
         self.original = graph_of(model)
         self.graph = optimise(self.original, passes)  # stage 1
         self.history = history if history is not None else History()
