@@ -60,7 +60,7 @@ _deadline: contextvars.ContextVar[tuple[float, float] | None] = \
 
 @contextlib.contextmanager
 def deadline(timeout_ms: float | None) -> Iterator[None]:
-    """Within this block, :func:`check_deadline` raises once ``timeout_ms`` have passed."""
+    """Within this block, :func:`deadline_passed` is true once ``timeout_ms`` have passed."""
     if timeout_ms is None:
         yield
         return
@@ -75,9 +75,16 @@ def deadline(timeout_ms: float | None) -> Iterator[None]:
         _deadline.reset(token)
 
 
-def check_deadline(doing: str) -> None:
-    """Raise DeadlineExceeded if the current run's deadline has passed; ``doing`` says where."""
+def deadline_passed() -> bool:
+    """Whether the current run's deadline has passed: cheap, for every node and iteration
+    (the message of :func:`overdue` is built only once it has)."""
     current = _deadline.get()
-    if current is not None and time.perf_counter() > current[0]:
-        raise DeadlineExceeded(f"the run passed its deadline of {current[1]:g} ms before "
-                               f"{doing}; raise timeout_ms, or run less work per call")
+    return current is not None and time.perf_counter() > current[0]
+
+
+def overdue(doing: str) -> DeadlineExceeded:
+    """The error for a run past its deadline; ``doing`` says where it was."""
+    current = _deadline.get()
+    limit = f"{current[1]:g} ms" if current is not None else "deadline"
+    return DeadlineExceeded(f"the run passed its deadline of {limit} before {doing}; raise "
+                            "timeout_ms, or run less work per call")

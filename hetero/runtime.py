@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +23,7 @@ from hetero.energy import Energy, Span
 from hetero.errors import DeviceLost, DeviceOutOfMemory, HeteroError, ModelError, RunError
 from hetero.graph.ir import Graph, Node
 from hetero.history import Feedback, History
-from hetero.limits import check_deadline, deadline
+from hetero.limits import deadline, deadline_passed, overdue
 from hetero.plan import view
 from hetero.replay import Replay, record
 
@@ -294,13 +294,15 @@ class Plan:
         ledger = Ledger(self, env) if self.symbolic else None
         for step, call in zip(self.steps, self.calls, strict=True):
             if call is None:
-                check_deadline(f"copying {step.value!r} to {step.device}")
+                if deadline_passed():
+                    raise overdue(f"copying {step.value!r} to {step.device}")
                 value = self.transfer(env[step.value, step.source], step.source, step.device)
                 env[step.value, step.device] = value
                 if ledger is not None:
                     ledger.charge(step.device, value, f"copying {step.value!r}")
             else:
-                check_deadline(f"running {step.node.label}")
+                if deadline_passed():
+                    raise overdue(f"running {step.node.label}")
                 times.append(call.run(env, began, timed, ledger))
         return {out.name: env[out.name, HOST] for out in self.graph.outputs}, times
 
@@ -374,13 +376,7 @@ class Plan:
 
     def check_feeds(self, feeds: dict[str, Any]) -> dict[str, Any]:
         wanted = {v.name: v for v in self.graph.inputs}
-        if not isinstance(feeds, Mapping):
-            raise ModelError(f"feeds must be a mapping {{input name: array}}, not "
-                             f"{type(feeds).__name__}; e.g. plan.run({{"
-                             f"{', '.join(f'{n!r}: array' for n in wanted) or ''}}})")
-        odd = [repr(k) for k in feeds if not isinstance(k, str)]
-        if odd:
-            raise ModelError(f"feeds are keyed by input name (a str); got {', '.join(odd)}")
+        checked_mapping(feeds, wanted)
         weights = sorted(set(feeds) & set(self.graph.constants))
         if weights:
             raise ModelError(f"inputs {', '.join(weights)} are initializers (weights) of the "
@@ -410,6 +406,19 @@ class Plan:
     def plot(self, path: str | Path) -> Path:
         """The estimated timeline per device and the energy breakdown (needs matplotlib)."""
         return view.plot(self, path)
+
+
+def checked_mapping(feeds: Any, wanted: Collection[str] = ()) -> Mapping[str, Any]:
+    """``feeds`` if it is {input name: value}; else a ModelError showing the form
+    (``wanted``: the input names, for the example)."""
+    if not isinstance(feeds, Mapping):
+        example = ", ".join(f"{n!r}: array" for n in wanted) or "'x': array"
+        raise ModelError(f"feeds must be a mapping {{input name: array}}, not "
+                         f"{type(feeds).__name__}; e.g. plan.run({{{example}}})")
+    odd = [repr(k) for k in feeds if not isinstance(k, str)]
+    if odd:
+        raise ModelError(f"feeds are keyed by input name (a str); got {', '.join(odd)}")
+    return feeds
 
 
 def checked_feed(value: Any, want: Any) -> Any:

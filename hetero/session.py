@@ -18,7 +18,7 @@ import contextlib
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +31,6 @@ from hetero.errors import (
     ArgumentError,
     DeviceLost,
     HeteroError,
-    ModelError,
     PlanInfeasible,
     UnsupportedOp,
 )
@@ -39,7 +38,7 @@ from hetero.history import History
 from hetero.limits import deadline
 from hetero.plan.objective import Goal
 from hetero.plan.pipeline import Pipeline, Request, checked_placement
-from hetero.runtime import Plan
+from hetero.runtime import Plan, checked_mapping
 from hetero.selector import select
 from hetero.watch import release, shared
 
@@ -262,11 +261,8 @@ class Session:
         session's) bounds the request, retries included (DeadlineExceeded)."""
         if self._closed:
             raise HeteroError("the session is closed; open a new hetero.Session")
-        if not isinstance(feeds, Mapping):
-            raise ModelError(f"feeds must be a mapping {{input name: array}}, not "
-                             f"{type(feeds).__name__}")
         held = {name: np.array(value, copy=True) if isinstance(value, np.ndarray) else value
-                for name, value in feeds.items()}  # the caller may reuse its buffers
+                for name, value in checked_mapping(feeds).items()}  # the caller may reuse them
         with self._lock:
             self.stats.requests += 1
         with deadline(self.timeout_ms if timeout_ms is None else timeout_ms):

@@ -14,7 +14,7 @@ import numpy as np
 
 from hetero.errors import RunError
 from hetero.graph.ir import Graph, Node
-from hetero.limits import check_deadline, max_loop_trips
+from hetero.limits import deadline_passed, max_loop_trips, overdue
 
 
 class ReferenceNode:
@@ -55,12 +55,13 @@ def bounded_loop() -> type:
 
         def __init__(self, onnx_node: Any, run_params: dict) -> None:
             super().__init__(onnx_node, run_params)
-            body, self._trips = self._run_body, 0
+            body, self._trips, self._limit = self._run_body, 0, max_loop_trips()
 
             def counted(*args: Any, **kwargs: Any) -> Any:
                 self._trips += 1
                 self._check(self._trips)
-                check_deadline(f"iteration {self._trips} of {self._label()}")
+                if deadline_passed():
+                    raise overdue(f"iteration {self._trips} of {self._label()}")
                 return body(*args, **kwargs)
 
             self._run_body = counted
@@ -69,13 +70,13 @@ def bounded_loop() -> type:
             return f"Loop node {self.onnx_node.name or '(unnamed)'!r}"
 
         def _check(self, trips: int) -> None:
-            limit = max_loop_trips()
-            if trips > limit:
+            if trips > self._limit:
                 raise RunError(f"{self._label()} asks for {trips:,} iterations or more, over "
-                               f"the limit of {limit:,}; set HETERO_MAX_LOOP_TRIPS to allow "
-                               "more", self.onnx_node.name)
+                               f"the limit of {self._limit:,}; set HETERO_MAX_LOOP_TRIPS to "
+                               "allow more", self.onnx_node.name)
 
         def _run(self, M: Any, cond: Any, *args: Any, **kwargs: Any) -> Any:
+            self._limit = max_loop_trips()  # read once a run, not once an iteration
             runs = cond is None or bool(np.asarray(cond).reshape(-1)[:1].all())
             if runs and M is not None and np.size(M) == 1:
                 self._check(int(np.asarray(M).reshape(())))
@@ -99,7 +100,8 @@ def bounded_scan() -> type:
             body, label = self._run_body, f"Scan node {onnx_node.name or '(unnamed)'!r}"
 
             def checked(*args: Any, **kwargs: Any) -> Any:
-                check_deadline(f"an iteration of {label}")
+                if deadline_passed():
+                    raise overdue(f"an iteration of {label}")
                 return body(*args, **kwargs)
 
             self._run_body = checked
