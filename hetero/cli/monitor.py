@@ -114,7 +114,7 @@ class View:
 
 def drive(session: Session, view: View, stop: threading.Event) -> None:
     """Run the session in a loop on random inputs of the model's declared shapes."""
-    from hetero.cli import read_inputs
+    from hetero.cli.run import read_inputs
 
     feeds = read_inputs([], session.plan.graph)
     while not stop.is_set():
@@ -127,7 +127,7 @@ def drive(session: Session, view: View, stop: threading.Event) -> None:
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
-    from hetero.cli import attach_requested
+    from hetero.cli.devices import attach_requested
 
     attach_requested(args.sim)
     hetero.devices()

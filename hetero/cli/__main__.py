@@ -1,0 +1,5 @@
+"""``python -m hetero.cli``: the same as the ``hetero`` command."""
+
+from hetero.cli import run
+
+run()
