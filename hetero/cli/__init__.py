@@ -29,6 +29,8 @@ def parser() -> argparse.ArgumentParser:
     devices.add_argument("--json", action="store_true", help="machine-readable output")
     devices.add_argument("--sim", action="append", default=[], metavar="PROFILE[@LINK]",
                          help="attach a simulated device first (repeatable), e.g. a100@5g")
+    devices.add_argument("-v", "--verbose", action="store_true",
+                         help="also say why each unavailable backend is unavailable")
     devices.set_defaults(run=cmd_devices)
     profiles = sub.add_parser("profiles", help="list the hardware catalogue and link presets")
     profiles.add_argument("--json", action="store_true", help="machine-readable output")

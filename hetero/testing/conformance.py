@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -123,21 +124,26 @@ def run_suite(device: Device, ops: Sequence[str] | None = None,
               progress: Callable[[str, str], None] | None = None) -> list[Result]:
     """Every case of every op (or those named) in every dtype the op supports (or those
     named); ``progress(op, dtype)`` is called before each op x dtype starts."""
+    results = []
+    for op, dtype in suite_pairs(ops, dtypes):
+        if progress:
+            progress(op.name, dtype)
+        for case in cases_for(op, dtype):
+            results.append(compare(op, case, dtype, device))
+    return results
+
+
+def suite_pairs(ops: Sequence[str] | None = None,
+                dtypes: Sequence[str] | None = None) -> list[tuple[Any, str]]:
+    """The (op, dtype) pairs a run covers: what a progress bar counts."""
     from hetero.kernels import OPS
 
     unknown = sorted(set(ops or ()) - set(OPS))
     if unknown:
         raise UnsupportedOp(f"no portable kernel for {', '.join(unknown)}; known ops: "
-                       f"{', '.join(sorted(OPS))}")
-    results = []
-    for name in ops or sorted(OPS):
-        op = OPS[name]
-        for dtype in [d for d in op.dtypes if not dtypes or d in dtypes]:
-            if progress:
-                progress(name, dtype)
-            for case in cases_for(op, dtype):
-                results.append(compare(op, case, dtype, device))
-    return results
+                            f"{', '.join(sorted(OPS))}")
+    return [(OPS[name], dtype) for name in ops or sorted(OPS)
+            for dtype in OPS[name].dtypes if not dtypes or dtype in dtypes]
 
 
 def table(results: list[Result]):
