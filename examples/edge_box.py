@@ -25,6 +25,7 @@ import numpy as np
 from onnx import ModelProto, TensorProto, helper, numpy_helper
 
 import hetero
+from hetero import progress
 from hetero.errors import PlanInfeasible
 
 BOX = (("coral-usb-edgetpu", "usb3"), ("alveo-u280", "pcie4"),
@@ -103,9 +104,9 @@ def quantised_cnn(seed: int = 0, size: int = 224, classes: int = 1000, width: in
 class Row:
     budget_ms: float
     role: str  # "hetero", "best single device" or "priority order"
-    how: str
-    latency_ms: float
-    energy_mj: float
+    how: str  # the method, or for a budget no placement meets, why: "unreachable: ..."
+    latency_ms: float | None  # None where the budget is unreachable
+    energy_mj: float | None
     nodes_per_device: dict[str, int]
     feasible: bool = True
 
@@ -119,12 +120,19 @@ def rows_for(model: hetero.Model, devices: list[hetero.Device], budget: float) -
     try:
         plan = hetero.compile(model, devices=devices, objective="energy",
                               max_latency_ms=budget)
-    except PlanInfeasible as exc:
-        return [Row(budget, "hetero", f"PlanInfeasible ({exc.constraint}): best reachable "
-                    f"{exc.best:.3g} ms", float("nan"), float("nan"), {}, feasible=False)]
+    except PlanInfeasible as exc:  # its message names the binding constraint and its limit
+        return [Row(budget, "hetero", str(exc), None, None, {}, feasible=False)]
     found = [("hetero", plan.chosen)] + [(b.how.split(" (")[0], b) for b in plan.baselines]
     return [Row(budget, role, f.how, f.estimate.latency_ms, f.estimate.energy_mj,
                 counts(f.placement)) for role, f in found]
+
+
+def line(r: Row) -> str:
+    """A row's figures and devices, or why its budget is unreachable (no figures to show)."""
+    if not r.feasible:
+        return r.how
+    where = ", ".join(f"{d} {n}" for d, n in r.nodes_per_device.items())
+    return f"{r.how:48.48}  {r.latency_ms:7.3f} ms  {r.energy_mj:8.2f} mJ  {where}"
 
 
 def counts(placement: dict[str, str]) -> dict[str, int]:
@@ -189,18 +197,21 @@ def main() -> None:
     parser.add_argument("--plot", metavar="PATH.png")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    progress.enable()  # as the hetero command does: the sweep shows its progress on stderr
     proto = quantised_cnn()
     model, devices = hetero.load(proto), attach_box()
     budgets = [float(b) for b in args.budgets.split(",")]
-    rows = [row for budget in budgets for row in rows_for(model, devices, budget)]
+    rows = []
+    with progress.step("planning for each latency budget", total=len(budgets)) as advance:
+        for budget in budgets:
+            rows += rows_for(model, devices, budget)
+            advance()
     if args.json:
         print(json.dumps([asdict(r) for r in rows], indent=2))
     else:
         print("latency and energy: modeled (simulated devices)")
         for r in rows:
-            where = ", ".join(f"{d} {n}" for d, n in r.nodes_per_device.items())
-            print(f"budget {r.budget_ms:5g} ms  {r.role:18} {r.how:48.48}  {r.latency_ms:7.3f} ms  "
-                  f"{r.energy_mj:8.2f} mJ  {where}")
+            print(f"budget {r.budget_ms:5g} ms  {r.role:18} {line(r)}")
         feasible = [b for b in budgets if any(r.feasible for r in rows if r.budget_ms == b)]
         if feasible:
             print(check_outputs(model, proto, devices, max(feasible)))

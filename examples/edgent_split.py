@@ -21,7 +21,7 @@ import hetero
 from hetero.catalogue.links import radio
 
 RATES_MBIT_S = (1, 3, 10, 30, 100, 300, 1000, 3000, 10000)
-LINKS = {"5G slice": 8.0, "6G": 0.3}  # one-way latency in ms (HARDWARE.md)
+LINKS = {"5G slice": "5g", "6G": "6g"}  # the catalogue's presets: latency and its source
 
 
 def resnet50() -> hetero.Model:
@@ -48,9 +48,10 @@ class Point:
 
 def uplink(link: str, mbit_s: float) -> hetero.LinkProfile:
     """A radio link of the given one-way latency at another uplink rate (2 W transmit)."""
-    return radio(f"{link}@{mbit_s:g}Mbit", mbit_s, LINKS[link], 2.0,
-                 f"{link} uplink at {mbit_s:g} Mbit/s", f"HARDWARE.md: {link} latency",
-                 "swept by this example")
+    preset = hetero.links()[LINKS[link]]
+    return radio(f"{link}@{mbit_s:g}Mbit", mbit_s, preset.latency_ms, 2.0,
+                 f"{link} uplink at {mbit_s:g} Mbit/s", preset.sources["latency_ms"],
+                 "estimate: swept by this example")
 
 
 def best_split(plan: hetero.Plan, devices: list[hetero.Device], objective: str) -> float:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 import hetero
@@ -64,3 +66,33 @@ def test_roofline_takes_the_slower_roof(catalogue):
     assert memory_bound == pytest.approx(1.0 + 5e-6)
     with pytest.raises(hetero.UnsupportedOp, match="lists no peak for float32"):
         catalogue[0]["coral-usb-edgetpu"].roofline_s(1, 1, "float32")
+
+
+def every_source(catalogue):
+    """(where, source) for each profile's and link's source, built-in ones."""
+    profiles, links = catalogue
+    for name in PAPER_DEVICES:
+        profile = profiles[name]
+        yield f"{name}.source", profile.source
+        yield from ((f"{name}.{field}", s) for field, s in profile.sources.items())
+    for name in PRESETS:
+        yield from ((f"{name}.{field}", s) for field, s in links[name].sources.items())
+
+
+#: a file the reader of `hetero profiles` cannot open: a name with an extension, or a path
+FILE = re.compile(r"HARDWARE|\b[\w-]+\.(md|txt|py|pdf|json|rst|csv)\b|(^|\s)\.{0,2}/\w")
+#: a document named by its title, in quotes: words, or a title in Chinese
+TITLE = re.compile(r'"(?:[A-Za-z][^"\s]*\s+[^"\s]+[^"]*|[\u4e00-\u9fff][^"]{7,})"')
+
+
+def test_sources_cite_documents_not_files(catalogue):
+    for where, source in every_source(catalogue):
+        assert not FILE.search(source), f"{where} cites a file: {source!r}"
+
+
+def test_datasheet_and_paper_sources_name_the_document(catalogue):
+    cited = [(w, s) for w, s in every_source(catalogue)
+             if s.startswith(("datasheet:", "paper:"))]
+    assert len(cited) > 30  # most figures have a primary document
+    for where, source in cited:
+        assert TITLE.search(source), f"{where} names no document title: {source!r}"

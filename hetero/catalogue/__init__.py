@@ -1,9 +1,10 @@
 """The hardware catalogue: device profiles and link presets, built-in plus what plugins add.
 
 The simulated backend attaches these profiles; the cost model reads them. Every figure carries its
-source: "datasheet: …" (a vendor figure), "derived: …" (arithmetic on datasheet figures),
-"estimate: …" (our assumption, to be replaced by a measurement or a source).
-"""
+source: "datasheet: …" (a vendor figure) or "paper: …", each naming its document's title in
+quotes; "derived: …" (arithmetic on such figures, naming them); "estimate: …" (our
+assumption with its reasoning, to be replaced by a measurement or a source). No source cites
+a file."""
 
 from __future__ import annotations
 

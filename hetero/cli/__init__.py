@@ -74,19 +74,26 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-def show_progress() -> None:
-    """One stderr line whenever hetero starts slow one-time work (a device measurement)."""
+LOG_HANDLER = "hetero command line"  # the name of the handler show_progress adds
+
+
+def show_progress(verbose: bool = False) -> None:
+    """One stderr line whenever hetero starts slow one-time work (a device measurement); with
+    ``verbose`` (``--verbose``), diagnostics too, the MILP solver's notes among them."""
     logger = logging.getLogger("hetero")
+    for ours in [h for h in logger.handlers if h.get_name() == LOG_HANDLER]:
+        logger.removeHandler(ours)  # replaced: the stderr of this call (tests swap it)
     if not logger.handlers:
         handler = logging.StreamHandler(sys.stderr)
+        handler.set_name(LOG_HANDLER)
         handler.setFormatter(logging.Formatter("hetero: %(message)s"))
         logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    show_progress()
+    show_progress(getattr(args, "verbose", False))
     progress.enable()
     try:
         return args.run(args)

@@ -60,4 +60,6 @@ def add_plan_command(sub: Any) -> None:
     plan.add_argument("--json", action="store_true", help="machine-readable output")
     plan.add_argument("--plot", metavar="PATH.png", help="write the timeline and energy plot")
     plan.add_argument("--trace", metavar="PATH.json", help="write a Chrome trace (Perfetto)")
+    plan.add_argument("-v", "--verbose", action="store_true",
+                      help="show diagnostics on stderr, the MILP solver's notes among them")
     plan.set_defaults(run=cmd_plan)

@@ -20,9 +20,11 @@ a time limit reached first returns the best placement found, with the gap in its
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -43,6 +45,7 @@ SPAN = 1e4
 #: few of the small DAGs tested; another variant of the same problem avoids it
 ATTEMPTS = ((True, True), (False, True), (True, False), (False, False))
 REDIRECT = threading.Lock()  # stdout is redirected around one solve at a time
+log = logging.getLogger("hetero.plan.milp")
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,7 @@ def solve(graph: Any, candidates: dict[str, list[str]], devices: dict[str, Devic
         problem.build(objective, max_latency_ms, max_energy_mj, memory, tight)
         matrix, lower, upper = problem.rows.matrix()
         cols = problem.cols
-        with stdout_to_stderr():
+        with solver_notes():
             res = milp(cols.cost, integrality=cols.integer,
                        bounds=bounds([0.0] * len(cols.upper), cols.upper),
                        constraints=constraint(matrix, lower, upper) if lower else None,
@@ -93,24 +96,33 @@ def solve(graph: Any, candidates: dict[str, list[str]], devices: dict[str, Devic
 
 
 @contextlib.contextmanager
-def stdout_to_stderr() -> Iterator[None]:
-    """HiGHS 1.12 prints some solver notes to the process's stdout even with disp=False;
-    they go to stderr instead, so `hetero plan --json` stays valid JSON. One solve at a time
-    (the redirect is process-wide); where there is no stdout to redirect, nothing moves."""
-    with REDIRECT:
+def solver_notes() -> Iterator[None]:
+    """HiGHS 1.12 prints some notes from C straight to the process's stdout, disp=False or
+    not ("HighsMipSolverData::transformNewIntegerFeasibleSolution tmpSolver.run();"), where
+    no option reaches them (scipy's HiGHS writes to stdout only: its library imports no
+    stderr). Around a solve, fd 1 points at a temporary file, and what it caught is logged
+    at DEBUG on ``hetero.plan.milp`` (``hetero plan --verbose`` shows it): nothing reaches
+    stdout (``--json`` stays JSON) or stderr unasked. The redirect is process-wide, so one
+    solve at a time, and another thread's stdout during a solve is caught with the notes;
+    where fd 1 cannot be redirected, nothing moves."""
+    with REDIRECT, tempfile.TemporaryFile() as caught:
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            sys.stdout.flush()  # what Python buffered goes out before fd 1 moves
         try:
-            if sys.stdout is not None:
-                sys.stdout.flush()
             saved = os.dup(1)
-            os.dup2(2, 1)
-        except (OSError, ValueError):
+        except OSError:
             yield
             return
+        os.dup2(caught.fileno(), 1)
         try:
             yield
         finally:
             os.dup2(saved, 1)
             os.close(saved)
+        caught.seek(0)
+        notes = caught.read().decode(errors="replace").strip()
+        if notes:
+            log.debug("HiGHS (the MILP solver) printed: %s", notes)
 
 
 def scipy_milp() -> tuple[Any, Any, Any]:

@@ -210,7 +210,8 @@ def infeasible(score: Scorer, candidates: dict[str, list[str]], closest: Found,
     roomy = reachable(score, candidates, goal.objective)
     if roomy.estimate.memory_over > 0:
         return PlanInfeasible(
-            f"no placement fits in the devices' memory: the closest found "
+            f"unreachable: memory binds, no placement fits in the devices' memory: the "
+            f"closest found "
             f"({roomy.how.replace(' (optimal)', '')}) still has "
             f"{memory_overflow(score, roomy.estimate)}. Add a device with more memory",
             constraint="memory", closest=roomy)
@@ -219,17 +220,20 @@ def infeasible(score: Scorer, candidates: dict[str, list[str]], closest: Found,
     cap, limit, metric, unit = broken[0]
     alone = reachable(score, candidates, metric).estimate.score(metric)
     if alone > limit:
-        better = "faster" if metric == "latency" else "more frugal"
-        detail = (f"the best reachable {metric} within the devices' memory is {alone:.4g} "
-                  f"{unit}. Raise the cap, or add a {better} device")
+        better, best = ("faster", "fastest") if metric == "latency" else \
+            ("more frugal", "most frugal")
+        detail = (f"is below the {best} placement's {alone:.4g} {unit} (the best reachable "
+                  f"{metric} within the devices' memory). Raise the cap, or add a {better} "
+                  "device")
     else:
-        others = [c for c, _, _ in CAPS if c != cap and getattr(goal, c) is not None]
+        others = [f"{c}={getattr(goal, c):g}" for c, _, _ in CAPS
+                  if c != cap and getattr(goal, c) is not None]
         found_by = closest.how.replace(" (optimal)", "")  # optimal without the caps only
-        detail = (f"{metric} alone can reach {alone:.4g} {unit} within memory, but not "
-                  f"together with {' and '.join(others) or 'the memory capacities'}; the "
+        detail = (f"together with {' and '.join(others) or 'the memory capacities'}: "
+                  f"{metric} alone can reach {alone:.4g} {unit} within memory, but the "
                   f"closest placement found ({found_by}) takes {estimate.latency_ms:.4g} ms "
                   f"and {estimate.energy_mj:.4g} mJ. Relax a cap")
-    return PlanInfeasible(f"no placement meets {cap}={limit:g}: {detail}", constraint=cap,
+    return PlanInfeasible(f"unreachable: {cap}={limit:g} {detail}", constraint=cap,
                           limit=limit, best=alone, closest=closest)
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hetero.cost import energy_parts as device_parts
+from hetero.cost import value_bytes
+from hetero.device import HOST
 from hetero.errors import UnsupportedOp
 
 if TYPE_CHECKING:
@@ -60,11 +62,53 @@ def host_clock(plan: Plan, device_id: str) -> str:
     return " (host, simulated device)" if plan.devices[device_id].simulated else ""
 
 
+MOVES = {"host_in_out": "host in/out", "between_devices": "between devices"}
+
+
+def moves(plan: Plan) -> dict[str, dict[str, int]]:
+    """The run's copies, host in/out (inputs onto a device, outputs back) apart from those
+    between devices: how many the run makes, how many cross a link in the estimate, and the
+    bytes those move. A copy within one memory (the host's CPU) moves no bytes, which is why
+    a count of copies and the bytes moved can disagree without this split."""
+    def kind(source: str, target: str) -> str:
+        return "host_in_out" if HOST in (source, target) else "between_devices"
+
+    out = {k: {"copies": 0, "over_links": 0, "bytes": 0} for k in MOVES}
+    for step in plan.steps:
+        if step.kind == "transfer":
+            out[kind(step.source, step.device)]["copies"] += 1
+    for span in plan.estimate.spans:  # the estimate's copies: those that cross a link
+        if span.kind == "transfer":
+            moved = out[kind(*span.device.split("->"))]
+            moved["over_links"] += 1
+            moved["bytes"] += value_bytes(plan.graph, span.name)
+    return out
+
+
+def title(plan: Plan) -> str:
+    """'hetero plan: 2 nodes, 3 transfers (2 host in/out, 1 between devices)'."""
+    counts = moves(plan)
+    total = sum(m["copies"] for m in counts.values())
+    kinds = ", ".join(f"{m['copies']} {MOVES[k]}" for k, m in counts.items())
+    return f"hetero plan: {len(plan.decisions)} nodes, {total} transfers ({kinds})"
+
+
+def moved(plan: Plan) -> str:
+    """The estimate's bytes over links, split as the title counts copies, and the copies
+    that stay within one memory (they move nothing)."""
+    counts = moves(plan)
+    kinds = ", ".join(f"{m['bytes']} {MOVES[k]}" for k, m in counts.items())
+    within = sum(m["copies"] - m["over_links"] for m in counts.values())
+    stay = f"; {within} transfer{'s' * (within > 1)} within one memory move none" \
+        if within else ""
+    return f"{plan.estimate.transfer_bytes} bytes moved over links ({kinds}{stay})"
+
+
 def summary(plan: Plan) -> list[str]:
     """The lines under the table: the estimate, how it was found, the baselines, the devices."""
     e = plan.estimate
     lines = [f"estimate ({provenance(e)}): latency {e.latency_ms:.4g} ms, energy "
-             f"{e.energy_mj:.4g} mJ, {e.transfer_bytes} bytes moved; objective {e.objective}"
+             f"{e.energy_mj:.4g} mJ, {moved(plan)}; objective {e.objective}"
              f" = {e.value:.4g}, found by {plan.chosen.how}"]
     for base in plan.baselines:
         b = base.estimate
@@ -97,8 +141,7 @@ def report(plan: Plan) -> str:
     from rich.table import Table
     from rich.text import Text
 
-    transfers = sum(s.kind == "transfer" for s in plan.steps)
-    table = Table(title=f"hetero plan: {len(plan.decisions)} nodes, {transfers} transfers")
+    table = Table(title=title(plan))
     for column in ("node", "op", "device", "tier", "estimate", "last run (measured)", "why"):
         table.add_column(column)
     times = {t.node: t for t in plan.last_run}
@@ -127,6 +170,7 @@ def as_dict(plan: Plan) -> dict[str, Any]:
         "estimate": {"latency_ms": e.latency_ms, "energy_mj": e.energy_mj,
                      "transfer_bytes": e.transfer_bytes, "source": provenance(e),
                      "memory_bytes": e.memory_bytes, "energy_parts_mj": energy_parts(plan)},
+        "transfers": moves(plan),
         "baselines": [{"how": b.how, "latency_ms": b.estimate.latency_ms,
                        "energy_mj": b.estimate.energy_mj, "source": provenance(b.estimate)}
                       for b in plan.baselines],
