@@ -39,6 +39,7 @@ class Estimate:
 
     ms: float
     source: str  # "measured: …" or "modeled: …"
+    runs: int = 0  # measured runs behind a measured figure (0: modeled)
 
     @property
     def measured(self) -> bool:
@@ -149,12 +150,16 @@ class CostModel:
         given = plugin_estimate(node, graph, device, work)
         if given is not None:
             return given
-        if self.history is not None:
-            found = self.history.exact(node_key(node, graph, device, work)) \
-                or self.history.fitted(node.op_type, device, work)
-            if found is not None:
-                return found
-        return roofline(device, work)
+        if self.history is None:
+            return roofline(device, work)
+        key = node_key(node, graph, device, work)
+        found = self.history.exact(key) or self.history.fitted(node.op_type, device, work) \
+            or roofline(device, work)
+        runs = self.history.runs(key)
+        if found.measured or not runs:
+            return found
+        return Estimate(found.ms, f"{found.source} ({runs} measured run{'s' * (runs != 1)} "
+                                  "of it so far: too few for a median)")
 
     def transfer(self, nbytes: float, source: Device | None, target: Device | None
                  ) -> tuple[Estimate, float]:
