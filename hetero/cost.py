@@ -2,11 +2,11 @@
 
 Time starts from a roofline of the device's profile (flops over its peak for the dtype, bytes
 over its memory bandwidth, plus launch overhead) and is replaced by measured history where the
-same (op, shapes, dtype, device) ran before, or by a regression over that history for sizes not
-seen yet (StarPU's approach). Energy of a placement is active power x busy time per device,
-idle power of every powered device over the makespan (without it a scheduler piles everything
-onto the most frugal unit) and energy per byte of every transfer. Every estimate says whether
-it was measured or modeled.
+same (op, shapes, dtype, device) ran often enough before (the median of its runs), or by a
+regression over that history for sizes not seen yet (StarPU's approach). Energy of a placement
+is active power x busy time per device, idle power of every powered device over the makespan
+(without it a scheduler piles everything onto the most frugal unit) and energy per byte of
+every transfer. Every estimate says whether it was measured or modeled.
 """
 
 from __future__ import annotations
