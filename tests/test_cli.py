@@ -168,7 +168,7 @@ def test_run_feeds_random_or_given_inputs_and_shows_where_nodes_ran(tmp_path):
     table = hetero_cli("run", model, "--device", "cpu", env={"COLUMNS": "80"}).stdout
     assert "relu" in table and "reference" in table
     latency = next(line for line in table.splitlines() if line.startswith("latency:"))
-    assert latency.startswith("latency: compile ") and " ms (measured" in latency
-    assert " ms per run (measured (wall clock, median of 3 runs))" in latency
+    assert latency.startswith("latency: compile ") and " ms (measured: wall clock" in latency
+    assert " ms per run (measured: wall clock, median of 3 runs)" in latency
     bad = hetero_cli("run", model, "--input", "x", check=False)
     assert bad.returncode == 2 and "write NAME=FILE.npy" in bad.stderr

@@ -34,6 +34,8 @@ def read_inputs(specs: Sequence[str], graph: Any, seed: int = 0) -> dict[str, An
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.repeats < 1:
+        raise hetero.ArgumentError(f"--repeats {args.repeats}: give 1 or more runs to time")
     model = hetero.load(args.model)
     devices = [hetero.device(s) for s in args.device] or real_devices()
     plan = hetero.compile(model, devices=devices)
@@ -62,8 +64,6 @@ def timed_runs(plan: Any, feeds: dict[str, Any], repeats: int) -> list[Any]:
     """Each run's measured wall-clock ms, then the last run's outputs."""
     import time
 
-    if repeats < 1:
-        raise hetero.ArgumentError(f"--repeats {repeats}: give 1 or more runs to time")
     times: list[Any] = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -82,15 +82,15 @@ def latency(compile_ms: float | None, runs: list[float]) -> dict[str, Any]:
     steady = runs if compile_ms is not None else runs[1:]
     median = statistics.median(steady) if steady else None
     return {"compile_ms": compile_ms,
-            "compile": "measured (wall clock, plan.warmup: compiles each node's kernels "
-                       "and prepares what a first run would)" if compile_ms is not None
+            "compile": "measured: wall clock, plan.warmup (compiles each node's kernels, "
+                       "prepares what a first run would)" if compile_ms is not None
                        else "not done (--no-warmup)",
             "first_run_ms": first,
-            "first_run": "measured (wall clock, a cold first run: compiles as it goes)"
+            "first_run": "measured: wall clock, a cold first run (compiles as it goes)"
                          if first is not None else "none (warmed up first)",
             "latency_ms": median,
-            "latency": f"measured (wall clock, median of {len(steady)} "
-                       f"run{'s' * (len(steady) != 1)}{' after the first' * (first is not None)})"
+            "latency": f"measured: wall clock, median of {len(steady)} "
+                       f"run{'s' * (len(steady) != 1)}{' after the first' * (first is not None)}"
                        if steady else "none (one cold run only; --repeats 2 or more)",
             "runs_ms": runs}
 
@@ -99,10 +99,11 @@ def latency_line(timing: dict[str, Any]) -> str:
     """'compile X ms, then Y ms per run': both measured, what Y is a median of."""
     parts = []
     if timing["compile_ms"] is not None:
-        parts.append(f"compile {timing['compile_ms']:.1f} ms (measured, plan.warmup)")
+        parts.append(f"compile {timing['compile_ms']:.1f} ms (measured: wall clock, "
+                     "plan.warmup)")
     if timing["first_run_ms"] is not None:
-        parts.append(f"first run {timing['first_run_ms']:.1f} ms (measured, compiles as it "
-                     "goes; --no-warmup)")
+        parts.append(f"first run {timing['first_run_ms']:.1f} ms (measured: wall clock, "
+                     "compiles as it goes)")
     if timing["latency_ms"] is not None:
         parts.append(f"then {timing['latency_ms']:.3f} ms per run ({timing['latency']})")
     return "latency: " + ", ".join(parts)
