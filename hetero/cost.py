@@ -2,11 +2,11 @@
 
 Time starts from a roofline of the device's profile (flops over its peak for the dtype, bytes
 over its memory bandwidth, plus launch overhead) and is replaced by measured history where the
-same (op, shapes, dtype, device) ran before, or by a regression over that history for sizes not
-seen yet (StarPU's approach). Energy of a placement is active power x busy time per device,
-idle power of every powered device over the makespan (without it a scheduler piles everything
-onto the most frugal unit) and energy per byte of every transfer. Every estimate says whether
-it was measured or modeled.
+same (op, shapes, dtype, device) ran often enough before (the median of its runs), or by a
+regression over that history for sizes not seen yet (StarPU's approach). Energy of a placement
+is active power x busy time per device, idle power of every powered device over the makespan
+(without it a scheduler piles everything onto the most frugal unit) and energy per byte of
+every transfer. Every estimate says whether it was measured or modeled.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ class Estimate:
 
     ms: float
     source: str  # "measured: …" or "modeled: …"
+    runs: int = 0  # measured runs behind a measured figure (0: modeled)
 
     @property
     def measured(self) -> bool:
@@ -149,12 +150,16 @@ class CostModel:
         given = plugin_estimate(node, graph, device, work)
         if given is not None:
             return given
-        if self.history is not None:
-            found = self.history.exact(node_key(node, graph, device, work)) \
-                or self.history.fitted(node.op_type, device, work)
-            if found is not None:
-                return found
-        return roofline(device, work)
+        if self.history is None:
+            return roofline(device, work)
+        key = node_key(node, graph, device, work)
+        found = self.history.exact(key) or self.history.fitted(node.op_type, device, work) \
+            or roofline(device, work)
+        runs = self.history.runs(key)
+        if found.measured or not runs:
+            return found
+        return Estimate(found.ms, f"{found.source} ({runs} measured run{'s' * (runs != 1)} "
+                                  "of it so far: too few for a median)")
 
     def transfer(self, nbytes: float, source: Device | None, target: Device | None
                  ) -> tuple[Estimate, float]:

@@ -22,6 +22,9 @@ from hetero.energy import Window
 from hetero.queue import Work
 
 SAMPLES_KEPT = 16  # measured times kept per key: enough for a median, bounded on disk
+#: measured runs of a key before their median is its estimate: the median of 3 or more
+#: ignores one outlier (a stall, another process); with fewer the cost model is used
+MIN_RUNS = 3
 MIN_FIT_POINTS = 3  # distinct sizes of one (op, device) before a regression is trusted
 #: one power sample from a window of runs, read at its two ends, once the devices computed
 #: LEARN_BUSY_MS in it and LEARN_WALL_MS have passed: RAPL moves every ~1 ms, but an H200's
@@ -109,24 +112,32 @@ class History:
             save_json(self.path, {"format": 1, "entries": self._entries,
                                    "power": self._power})
 
-    def exact(self, key: str) -> Estimate | None:
+    def runs(self, key: str) -> int:
+        """How many measured runs (steady state: no first runs) the history keeps of a key."""
         entry = self._entries.get(key)
-        if not entry or not entry["ms"]:
+        return len(entry["ms"]) if entry else 0
+
+    def exact(self, key: str) -> Estimate | None:
+        """The median of the key's kept runs, once there are ``MIN_RUNS``: a median, not a
+        mean, so one stalled run among them does not move it."""
+        entry = self._entries.get(key)
+        runs = len(entry["ms"]) if entry else 0
+        if runs < MIN_RUNS:
             return None
-        runs = len(entry["ms"])
         what = "its share (by modeled time) of its subgraph's time, " \
             if entry.get("shared") else ""
         return Estimate(float(np.median(entry["ms"])),
-                        f"measured: {what}median of {runs} run{'s' * (runs != 1)} of this "
-                        f"op, shape and device")
+                        f"measured: {what}median of {runs} runs of this op, shape and device",
+                        runs)
 
     def fitted(self, op: str, device: Device, work: Work) -> Estimate | None:
         """ms = a + b * flops + c * bytes over this op's measured sizes on this device model
-        (non-negative terms); None until ``MIN_FIT_POINTS`` distinct sizes exist."""
+        (non-negative terms; each size's median, once it has ``MIN_RUNS``); None until
+        ``MIN_FIT_POINTS`` distinct sizes exist."""
         name = profile_key(device)
         points = [(e["flops"], e["bytes"], float(np.median(e["ms"])))
                   for e in self._entries.values() if e["op"] == op and e["device"] == name
-                  and e["ms"]]
+                  and len(e["ms"]) >= MIN_RUNS]
         if len({(f, b) for f, b, _ in points}) < MIN_FIT_POINTS:
             return None
         a = np.array([[1.0, f, b] for f, b, _ in points])
@@ -153,13 +164,15 @@ class Feedback:
         self.entries: dict[tuple[str, str], tuple[str, Work]] = {}
 
     @staticmethod
-    def recording(runs: int) -> bool:
-        """After the first run (it compiles), for the first runs only (enough for a median)."""
-        return 0 < runs <= SAMPLES_KEPT
+    def recording(runs: int, cold: bool) -> bool:
+        """For the first runs only (enough for a median), never a ``cold`` one: a plan's
+        first run without ``plan.warmup`` compiles, which is not what a run costs."""
+        return not cold and runs <= SAMPLES_KEPT
 
-    def learning(self, runs: int) -> bool:
-        """Whether this run is in the window that learns the devices' busy power."""
-        if self.window is False or not 0 < runs <= LEARN_RUNS:
+    def learning(self, runs: int, cold: bool) -> bool:
+        """Whether this run is in the window that learns the devices' busy power (never a
+        cold first run: compiling is not busy power)."""
+        if self.window is False or cold or runs > LEARN_RUNS:
             return False
         if self.window is None:
             self.window = Window.open(self.devices[d] for d in self.used) or False

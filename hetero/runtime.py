@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hetero import progress
 from hetero.backend import Clock
 from hetero.device import HOST, Device
 from hetero.energy import Energy, Span
@@ -227,6 +228,8 @@ class Plan:
     pipeline: Pipeline | None = field(default=None, repr=False)  # the stages it came from
     request: Request | None = None  # what it was compiled for: goal, pins, strategy
     _feedback: Feedback | None = field(default=None, init=False, repr=False)
+    #: measured ms ``warmup`` took (compiling, preparing), None until it has run
+    warmup_ms: float | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.calls = dispatches(self)
@@ -248,6 +251,34 @@ class Plan:
         return self.chosen.estimate
 
     # -- running ------------------------------------------------------------------------------
+    @property
+    def cold(self) -> bool:
+        """Whether the next run is the plan's first with nothing warmed up: it compiles,
+        so its times are not steady state (the history skips them)."""
+        return self.runs == 0 and self.warmup_ms is None
+
+    def warmup(self, feeds: dict[str, Any] | None = None) -> float:
+        """Do now what a first run does lazily (numba compiles each node's kernels, backends
+        build launch tables, a replay is recorded), so the next run is steady state.
+
+        Runs once on ``feeds``, by default synthetic inputs of the planned shapes (symbolic
+        dimensions as 1); records nothing in the history. Returns the measured ms it took
+        (``warmup_ms``); later calls return that at once, and 0.0 after a run."""
+        if self.warmup_ms is not None:
+            return self.warmup_ms
+        if self.runs:
+            self.warmup_ms = 0.0  # its first run did that work
+            return 0.0
+        checked = self.check_feeds(synthetic_feeds(self.graph) if feeds is None else feeds)
+        nodes = sum(call is not None for call in self.calls)
+        began = time.perf_counter()
+        with progress.step("compiling kernels for the first run", total=nodes) as advance:
+            self.run_steps(checked, began, False, advance)
+            self.warmup_ms = (time.perf_counter() - began) * 1e3  # warm: replay_for records
+            self.replay_for(checked)
+        self.warmup_ms = (time.perf_counter() - began) * 1e3
+        return self.warmup_ms
+
     def run(self, feeds: dict[str, Any], timeout_ms: float | None = None
             ) -> dict[str, np.ndarray]:
         """Run the graph on ``feeds`` ({input name: array}); {output name: NumPy array}.
@@ -263,9 +294,9 @@ class Plan:
         for device in self.using:
             if not device.alive:
                 raise lost(device, "run this plan, which places work on it")
-        feedback = self.feedback()
-        recording = feedback is not None and feedback.recording(self.runs)
-        learning = feedback is not None and feedback.learning(self.runs)
+        feedback, cold = self.feedback(), self.cold
+        recording = feedback is not None and feedback.recording(self.runs, cold)
+        learning = feedback is not None and feedback.learning(self.runs, cold)
         timed = self.profile or recording or learning
         replay = self.replay_for(checked)  # recorded before the clocks start
         meters = self.energy_span() if self.profile else Span()  # a read can cost ms (NVML)
@@ -284,9 +315,11 @@ class Plan:
             feedback.learn_power(times, self.runs)
         return outputs
 
-    def run_steps(self, feeds: dict[str, Any], began: float, timed: bool
+    def run_steps(self, feeds: dict[str, Any], began: float, timed: bool,
+                  advance: progress.Advance | None = None
                   ) -> tuple[dict[str, np.ndarray], list[NodeTime]]:
-        """Node by node: each step's copies and node calls, in order."""
+        """Node by node: each step's copies and node calls, in order (``advance``: called
+        after each node, for a progress bar)."""
         env: dict[tuple[str, str], Any] = dict(self.resident)  # (value, device) -> buffer
         for name, array in feeds.items():
             env[name, HOST] = array
@@ -304,6 +337,8 @@ class Plan:
                 if deadline_passed():
                     raise overdue(f"running {step.node.label}")
                 times.append(call.run(env, began, timed, ledger))
+                if advance is not None:
+                    advance()
         return {out.name: env[out.name, HOST] for out in self.graph.outputs}, times
 
     def run_replay(self, replay: Replay, feeds: dict[str, Any], began: float, timed: bool
@@ -316,10 +351,10 @@ class Plan:
                                   "host" if replay.clock is None else "submitted", marks)]
 
     def replay_for(self, feeds: dict[str, Any]) -> Replay | None:
-        """The recording this run replays (made on the first ask, after the run that warms
-        up handles and caches), or None: node by node when profiling, when the plan cannot
-        be recorded, or when the feeds differ in shape from the recorded ones."""
-        if not self.graphs or self.profile or self.runs == 0:
+        """The recording this run replays (made on the first ask, after the run or warmup
+        that warms up handles and caches), or None: node by node when profiling, when the
+        plan cannot be recorded, or when the feeds differ in shape from the recorded ones."""
+        if not self.graphs or self.profile or self.cold:
             return None
         if self._replay is None:
             self._replay = record(self, feeds) or False
@@ -419,6 +454,25 @@ def checked_mapping(feeds: Any, wanted: Collection[str] = ()) -> Mapping[str, An
     if odd:
         raise ModelError(f"feeds are keyed by input name (a str); got {', '.join(odd)}")
     return feeds
+
+
+def synthetic_feeds(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
+    """Seeded random inputs of the declared shapes and dtypes (symbolic dimensions as 1: the
+    shapes a plan is costed and its history recorded at), for runs that need no real data."""
+    rng = np.random.default_rng(seed)
+    return {value.name: synthetic_feed(value, rng) for value in graph.inputs}
+
+
+def synthetic_feed(value: Any, rng: np.random.Generator) -> np.ndarray:
+    """One declared input as seeded random data: normal floats, small integers, booleans."""
+    if value.dtype is None:
+        raise ModelError(f"input {value.name!r} has no declared tensor type (a sequence or "
+                         "map), so hetero cannot make an example of it; give its data, e.g. "
+                         f"plan.warmup({{{value.name!r}: ...}}) or --input {value.name}=FILE.npy")
+    shape = tuple(d if isinstance(d, int) and d > 0 else 1 for d in value.shape or ())
+    data = rng.standard_normal(shape) if value.dtype.kind == "f" else \
+        rng.integers(0, 2 if value.dtype.kind == "b" else 10, shape)
+    return data.astype(value.dtype)
 
 
 def checked_feed(value: Any, want: Any) -> Any:

@@ -212,7 +212,8 @@ def test_a_history_of_the_wrong_layout_is_started_afresh(tmp_path, caplog, store
         assert history.power(device) is None and history.exact("k") is None
         assert history.fitted("Relu", device, Work(1.0, 1.0)) is None
         assert "history.json" in caplog.text and "layout" in caplog.text
-        history.record("k", "Relu", device, Work(1.0, 1.0), 2.0)
+        for _ in range(3):  # the median needs three runs
+            history.record("k", "Relu", device, Work(1.0, 1.0), 2.0)
         history.save()
         assert History(folder.path / "history.json").exact("k").ms == 2.0
     finally:

@@ -151,13 +151,21 @@ def test_run_feeds_random_or_given_inputs_and_shows_where_nodes_ran(tmp_path):
     model = write_model(tmp_path)
     done = json.loads(hetero_cli("run", model, "--device", "cpu", "--json").stdout)
     assert done["outputs"]["y"]["shape"] == [1, 3] and done["latency"].startswith("measured")
+    assert done["compile_ms"] > 0 and done["compile"].startswith("measured")  # warmed up
+    assert len(done["runs_ms"]) == 3 and done["latency_ms"] == sorted(done["runs_ms"])[1]
+    assert done["first_run_ms"] is None and "median of 3 runs" in done["latency"]
     assert [(n["node"], n["device"], n["tier"]) for n in done["nodes"]] == [
         ("relu", "cpu:0", "native"), ("atan", "cpu:0", "reference")]
     np.save(tmp_path / "x.npy", np.full((4, 3), -1.0, np.float32))
     given = json.loads(hetero_cli("run", model, "--input", f"x={tmp_path / 'x.npy'}",
-                                  "--json").stdout)
+                                  "--no-warmup", "--repeats", "2", "--json").stdout)
     assert given["outputs"]["y"] == {"shape": [4, 3], "dtype": "float32", "mean": 0.0}
-    table = hetero_cli("run", model, "--device", "cpu").stdout
-    assert "relu" in table and "reference" in table and "latency:" in table
+    assert given["compile_ms"] is None and given["first_run_ms"] == given["runs_ms"][0]
+    assert given["latency_ms"] == given["runs_ms"][1]  # the cold first run kept apart
+    table = hetero_cli("run", model, "--device", "cpu", env={"COLUMNS": "80"}).stdout
+    assert "relu" in table and "reference" in table
+    latency = next(line for line in table.splitlines() if line.startswith("latency:"))
+    assert latency.startswith("latency: compile ") and " ms (measured: wall clock" in latency
+    assert " ms per run (measured: wall clock, median of 3 runs)" in latency
     bad = hetero_cli("run", model, "--input", "x", check=False)
     assert bad.returncode == 2 and "write NAME=FILE.npy" in bad.stderr

@@ -73,8 +73,9 @@ def test_unseen_sizes_are_fitted_from_measured_ones(tmp_path):
         node = graph.nodes[0]
         work = node_work(node, graph)
         shapes = [list(tensor_info(graph, n).shape) for n in node.inputs]
-        history.record(history_key("Conv", shapes, "float32", device), "Conv", device, work,
-                       0.5 + work.flops * 1e-9)  # a device that runs 1 GFLOP/ms + 0.5 ms
+        for _ in range(3):  # a size is fitted once its median has three runs
+            history.record(history_key("Conv", shapes, "float32", device), "Conv", device,
+                           work, 0.5 + work.flops * 1e-9)  # runs 1 GFLOP/ms + 0.5 ms
     graph = conv_graph(24, 16)
     got = CostModel(history).node(graph.nodes[0], graph, device)
     assert got.source.startswith("modeled: regression over 3 measured sizes")

@@ -67,6 +67,10 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--device", action="append", default=[], metavar="SELECTOR",
                      help="a device the plan may use, in preference order (repeatable); "
                           "default: every real device, one per piece of hardware")
+    run.add_argument("--repeats", type=int, default=3, metavar="N",
+                     help="runs to time after the warmup; the median is shown (default 3)")
+    run.add_argument("--no-warmup", action="store_true",
+                     help="no plan.warmup: the first run compiles, and is shown apart")
     run.add_argument("--json", action="store_true", help="machine-readable output")
     run.set_defaults(run=cmd_run)
     add_plan_command(sub)

@@ -9,6 +9,7 @@ from typing import Any
 
 import hetero
 from hetero.cli.plan import real_devices
+from hetero.runtime import synthetic_feed
 
 
 def read_inputs(specs: Sequence[str], graph: Any, seed: int = 0) -> dict[str, Any]:
@@ -27,39 +28,82 @@ def read_inputs(specs: Sequence[str], graph: Any, seed: int = 0) -> dict[str, An
             raise hetero.ModelError(f"--input {name}: cannot read {path} ({exc})") from exc
     rng = np.random.default_rng(seed)
     for value in graph.inputs:
-        if value.name in feeds:
-            continue
-        if value.dtype is None:
-            raise hetero.ModelError(f"input {value.name!r} has no declared tensor type; give "
-                                    f"it with --input {value.name}=FILE.npy")
-        shape = tuple(d if isinstance(d, int) and d > 0 else 1 for d in value.shape or ())
-        data = rng.standard_normal(shape) if value.dtype.kind == "f" else \
-            rng.integers(0, 2 if value.dtype.kind == "b" else 10, shape)
-        feeds[value.name] = data.astype(value.dtype)
+        if value.name not in feeds:
+            feeds[value.name] = synthetic_feed(value, rng)
     return feeds
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import time
-
+    if args.repeats < 1:
+        raise hetero.ArgumentError(f"--repeats {args.repeats}: give 1 or more runs to time")
     model = hetero.load(args.model)
     devices = [hetero.device(s) for s in args.device] or real_devices()
     plan = hetero.compile(model, devices=devices)
-    plan.profile = True  # one run: each node timed on its device's clock, energy read
+    plan.profile = True  # each node timed on its device's clock, energy read
     feeds = read_inputs(args.input, plan.graph)
-    start = time.perf_counter()
-    outputs = plan.run(feeds)
-    latency = (time.perf_counter() - start) * 1e3
+    compile_ms = None if args.no_warmup else plan.warmup(feeds)
+    runs = timed_runs(plan, feeds, args.repeats)
+    outputs = runs.pop()
     summary = {name: {"shape": list(getattr(v, "shape", ())), "dtype": str(getattr(v, "dtype", "")),
                       "mean": float(v.mean()) if getattr(v, "size", 0) and v.dtype.kind in "fiub"
                       else None} for name, v in outputs.items()}
+    timing = latency(compile_ms, runs)
     if args.json:
-        print(json.dumps({"latency_ms": latency, "latency": "measured (wall clock, one run)",
-                          "outputs": summary, "nodes": [vars(t) for t in plan.last_run]},
-                         indent=2))
+        print(json.dumps({**timing, "outputs": summary,
+                          "nodes": [{k: v for k, v in vars(t).items() if k != "marks"}
+                                    for t in plan.last_run]}, indent=2))
         return 0
     print(plan.report())
     for name, info in summary.items():
         print(f"output {name}: {info['dtype']}{info['shape']} mean {info['mean']}")
-    print(f"latency: {latency:.3f} ms (measured, wall clock, one run including first-run work)")
+    print(latency_line(timing))
     return 0
+
+
+def timed_runs(plan: Any, feeds: dict[str, Any], repeats: int) -> list[Any]:
+    """Each run's measured wall-clock ms, then the last run's outputs."""
+    import time
+
+    times: list[Any] = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        outputs = plan.run(feeds)
+        times.append((time.perf_counter() - start) * 1e3)
+    return [*times, outputs]
+
+
+def latency(compile_ms: float | None, runs: list[float]) -> dict[str, Any]:
+    """What the runs cost, first-run work apart from steady state, every figure measured:
+    with a warmup, its time then the median run; without, the cold first run then the
+    median of the others."""
+    import statistics
+
+    first = None if compile_ms is not None else runs[0]
+    steady = runs if compile_ms is not None else runs[1:]
+    median = statistics.median(steady) if steady else None
+    return {"compile_ms": compile_ms,
+            "compile": "measured: wall clock, plan.warmup (compiles each node's kernels, "
+                       "prepares what a first run would)" if compile_ms is not None
+                       else "not done (--no-warmup)",
+            "first_run_ms": first,
+            "first_run": "measured: wall clock, a cold first run (compiles as it goes)"
+                         if first is not None else "none (warmed up first)",
+            "latency_ms": median,
+            "latency": f"measured: wall clock, median of {len(steady)} "
+                       f"run{'s' * (len(steady) != 1)}{' after the first' * (first is not None)}"
+                       if steady else "none (one cold run only; --repeats 2 or more)",
+            "runs_ms": runs}
+
+
+def latency_line(timing: dict[str, Any]) -> str:
+    """'compile X ms, then Y ms per run': both measured, what Y is a median of."""
+    parts = []
+    if timing["compile_ms"] is not None:
+        parts.append(f"compile {timing['compile_ms']:.1f} ms (measured: wall clock, "
+                     "plan.warmup)")
+    if timing["first_run_ms"] is not None:
+        parts.append(f"first run {timing['first_run_ms']:.1f} ms (measured: wall clock, "
+                     "compiles as it goes)")
+    if timing["latency_ms"] is not None:
+        parts.append(f"then {timing['latency_ms']:.3f} ms per run ({timing['latency']})")
+    return "latency: " + ", ".join(parts)

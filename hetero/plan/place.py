@@ -44,6 +44,7 @@ class Decision:
     ms: float = 0.0  # its time on the chosen device under the cost model
     source: str = ""  # where that figure came from: "measured: …" / "modeled: …"
     options: dict[str, float] = field(default_factory=dict)  # ms on every device that runs it
+    runs: int = 0  # measured runs whose median ``ms`` is (0: modeled)
 
 
 @dataclass
@@ -271,5 +272,6 @@ def explain(score: Scorer, chosen: Found, capability: Capability,
         if note.startswith("FALLBACK"):
             reason = f"{note[len('FALLBACK: '):]}; {reason}"
         decisions.append(Decision(node.name, device, capability.tier(node.name, device), reason,
-                                  note.startswith("FALLBACK"), took.ms, took.source, options))
+                                  note.startswith("FALLBACK"), took.ms, took.source, options,
+                                  took.runs))
     return decisions

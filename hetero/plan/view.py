@@ -15,6 +15,7 @@ from hetero.errors import UnsupportedOp
 
 if TYPE_CHECKING:
     from hetero.plan.objective import PlanEstimate
+    from hetero.plan.place import Decision
     from hetero.runtime import Plan
 
 
@@ -104,6 +105,13 @@ def moved(plan: Plan) -> str:
     return f"{plan.estimate.transfer_bytes} bytes moved over links ({kinds}{stay})"
 
 
+def kind(decision: Decision) -> str:
+    """An estimate's provenance in a few words: 'measured, median of 12' or 'modeled'."""
+    if not decision.source.startswith("measured"):
+        return "modeled"
+    return f"measured, median of {decision.runs}" if decision.runs else "measured"
+
+
 def summary(plan: Plan) -> list[str]:
     """The lines under the table: the estimate, how it was found, the baselines, the devices."""
     e = plan.estimate
@@ -149,9 +157,8 @@ def report(plan: Plan) -> str:
     unit_of = {member: unit for unit, members in plan.units.items() for member in members}
     for d in plan.decisions:
         ran = last_run(plan, times, unit_of.get(d.node, d.node), d.device)
-        kind = "measured" if d.source.startswith("measured") else "modeled"
         why = ("FALLBACK: " if d.fallback else "") + d.reason
-        cells = (d.node, ops[d.node], d.device, d.tier, f"{d.ms:.3g} ms {kind}", ran, why)
+        cells = (d.node, ops[d.node], d.device, d.tier, f"{d.ms:.3g} ms {kind(d)}", ran, why)
         table.add_row(*map(Text, cells),  # as written: names may hold [brackets]
                       style="yellow" if d.fallback or d.tier == "reference" else None)
     text = StringIO()
