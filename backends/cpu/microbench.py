@@ -16,6 +16,8 @@ import numpy as np
 from hetero.backends.cpu import rapl
 from hetero.backends.cpu.hostinfo import HostInfo
 
+from hetero import progress
+
 log = logging.getLogger("hetero.backends.cpu")
 METHOD_VERSION = 1
 MATMUL_N = {"float32": 1024, "float64": 768}
@@ -89,9 +91,16 @@ def watts_while(domains: list, fn: Callable[[], Any]) -> float:
 def measure(info: HostInfo) -> dict[str, Any]:
     """Run the benchmark; return the figures and a note on each one's source."""
     log.info("measuring the host CPU once (about a second); the result is cached")
-    peaks = {dtype: round(peak_gflops(dtype), 2) for dtype in MATMUL_N}
-    bandwidth = round(copy_bandwidth_gbs(), 2)
-    watts, watt_sources = power(info)
+    with progress.step("measuring the host CPU (once; cached)", total=len(MATMUL_N) + 2) \
+            as advance:
+        peaks = {}
+        for dtype in MATMUL_N:
+            peaks[dtype] = round(peak_gflops(dtype), 2)
+            advance()
+        bandwidth = round(copy_bandwidth_gbs(), 2)
+        advance()
+        watts, watt_sources = power(info)
+        advance()
     blas = f"numpy {np.__version__} matmul, best of {REPEATS}"
     return {
         "peak_gflops": peaks,

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from hetero import progress
 from hetero.cost import CostModel
 from hetero.device import Device, one_per_silicon
 from hetero.discovery import default_registry
@@ -67,7 +68,8 @@ class Pipeline:
             raise ArgumentError(f"history={reprlib.repr(history)}: give a hetero.history."
                                 "History, or None for the one in $HETERO_CACHE_DIR")
         self.original = graph_of(model)
-        self.graph = optimise(self.original, passes)  # stage 1
+        with progress.step(f"optimising {len(self.original.nodes)} nodes (graph passes)"):
+            self.graph = optimise(self.original, passes)  # stage 1
         self.history = history if history is not None else History()
         self.model = CostModel(self.history)
         self.capabilities: dict[str, Any] = {}  # device id -> (device, capability row)
@@ -97,15 +99,23 @@ class Pipeline:
         if gone:
             raise DeviceLost(f"cannot plan on {', '.join(gone)}: removed (unplugged, "
                              "detached); hetero.devices() lists the devices left")
-        table = self.capability(devices)
-        costs = self.cost_table(table, devices)
-        placed = place(self.graph, table, costs, request.pins, request.strict, request.goal,
-                       request.strategy, start)  # stage 4
-        for found in (placed.chosen, *placed.baselines):
-            found.estimate.objective = request.goal.objective
-        by_id = {d.id: d for d in devices}
-        plan_units = units(self.graph, placed.decisions, by_id)  # stage 5
-        prepared, resident = prepare(self.graph, plan_units, by_id, self.prepared)  # stage 6
+        with progress.step(f"compiling {len(self.graph.nodes)} nodes for "
+                           f"{len(devices)} device(s)", total=5) as advance:
+            advance(0, "compile: capability table")
+            table = self.capability(devices)
+            advance(1, "compile: cost table")
+            costs = self.cost_table(table, devices)
+            advance(1, "compile: placement")
+            placed = place(self.graph, table, costs, request.pins, request.strict,
+                           request.goal, request.strategy, start)  # stage 4
+            for found in (placed.chosen, *placed.baselines):
+                found.estimate.objective = request.goal.objective
+            by_id = {d.id: d for d in devices}
+            advance(1, "compile: partition")
+            plan_units = units(self.graph, placed.decisions, by_id)  # stage 5
+            advance(1, "compile: prepare each node")
+            prepared, resident = prepare(self.graph, plan_units, by_id, self.prepared)  # 6
+            advance(1)
         return Plan(self.graph, by_id, placed.decisions, steps(self.graph, plan_units),
                     prepared, resident, placed.chosen, placed.baselines, self.history,
                     units={u.node.name: [m.name for m in u.members]
