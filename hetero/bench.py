@@ -93,8 +93,9 @@ class BenchResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "repeats": self.repeats, "clock": CLOCK,
-                "order": "interleaved round-robin across configurations, after one warm-up "
-                         "run each", "machine": self.machine,
+                "order": "interleaved round-robin across configurations, after each one's "
+                         "warm-up (Plan.warmup where it exists, the first run and the runs "
+                         "that record the history)", "machine": self.machine,
                 "configurations": [row_dict(self, r) for r in self.rows]}
 
     def to_json(self) -> str:
@@ -112,7 +113,7 @@ class BenchResult:
 def row_dict(result: BenchResult, row: Row) -> dict[str, Any]:
     """A row as JSON: its figures, each with where it came from."""
     data = {k: v for k, v in vars(row).items() if k not in ("estimate_ms", "estimate_source")}
-    data.update(result_source=CLOCK + (f" ({SIMULATED})" if row.simulated else ""),
+    data.update(source=CLOCK + (f" ({SIMULATED})" if row.simulated else ""),
                 **row.stats(), ratio_to_onnxruntime=result.ratio(row))
     if row.estimate_ms is not None:
         data["estimate"] = {"latency_ms": row.estimate_ms, "source": row.estimate_source}

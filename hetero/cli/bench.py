@@ -27,7 +27,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.json:
         print(result.to_json())
     else:
-        Console().print(result.table())
+        Console(width=max(120, Console().width)).print(result.table())  # fits 120
     return 0
 
 
