@@ -94,6 +94,23 @@ def test_without_onnxruntime_its_row_says_how_to_install_it(model, sims, monkeyp
     assert len(result.rows) == 2  # one device: no separate planned row
 
 
+def test_warm_up_calls_plan_warmup_and_timed_runs_write_no_history(model, sims, monkeypatch):
+    """Plan.warmup where it exists; and a plan's first runs save the measured node times
+    (10-30 ms each): the warm-up runs them, so none falls among the timed runs."""
+    import hetero.bench as library
+    from hetero.history import History
+
+    phase, saves, warmed = ["warm-up"], [], []
+    monkeypatch.setattr(History, "save", lambda self: saves.append(phase[0]))
+    monkeypatch.setattr(hetero.Plan, "warmup", lambda self: warmed.append(self), raising=False)
+    timed = library.measure
+    monkeypatch.setattr(library, "measure",
+                        lambda *args: (phase.__setitem__(0, "timed"), timed(*args)))
+    bench(model, devices=["cpu"], repeats=3, onnxruntime=False)
+    assert "warm-up" in saves and "timed" not in saves
+    assert len(warmed) == 1 and isinstance(warmed[0], hetero.Plan)
+
+
 def test_runs_are_interleaved_round_robin():
     calls: list[str] = []
     runners = [(Row(name, "device"), lambda name=name: calls.append(name)) for name in "ab"]
