@@ -29,6 +29,7 @@ from hetero import progress
 from hetero.device import HOST_CPU, Device
 from hetero.errors import ArgumentError, HeteroError, UnsupportedOp
 from hetero.history import Feedback
+from hetero.plan.pipeline import chosen_devices
 from hetero.plan.view import provenance
 
 __all__ = ["BenchResult", "Row", "bench", "ort_session"]
@@ -115,6 +116,8 @@ def row_dict(result: BenchResult, row: Row) -> dict[str, Any]:
     data = {k: v for k, v in vars(row).items() if k not in ("estimate_ms", "estimate_source")}
     data.update(source=CLOCK + (f" ({SIMULATED})" if row.simulated else ""),
                 **row.stats(), ratio_to_onnxruntime=result.ratio(row))
+    if row.max_abs_error == float("inf"):
+        data["max_abs_error"] = "output shapes differ from ONNX Runtime's"
     if row.estimate_ms is not None:
         data["estimate"] = {"latency_ms": row.estimate_ms, "source": row.estimate_source}
     return data
@@ -134,7 +137,7 @@ def bench(model: Any, devices: Sequence[Device | str] | None = None, repeats: in
         raise ArgumentError(f"repeats={repeats!r}: give the number of timed runs per "
                             "configuration, a whole number of at least 1 (e.g. 20)")
     loaded = hetero.load(model)
-    chosen = chosen_devices(devices)
+    chosen = selected(devices)
     if feeds is None:
         from hetero.cli.run import read_inputs  # one way to make feeds from declared shapes
 
@@ -150,21 +153,23 @@ def bench(model: Any, devices: Sequence[Device | str] | None = None, repeats: in
     return BenchResult(loaded.name, repeats, [row for row, _ in runners], machine)
 
 
-def chosen_devices(devices: Sequence[Device | str] | None) -> list[Device]:
+def selected(devices: Sequence[Device | str] | None) -> list[Device]:
+    """The devices to time: those given (Devices or selectors), else those of hetero run."""
     if devices is None:
         from hetero.cli.plan import real_devices  # the default of hetero run and hetero plan
 
         return real_devices()
-    if isinstance(devices, str | Device) or not devices:
-        raise ArgumentError(f"devices={devices!r}: give a non-empty list of Devices or "
-                            "selectors, e.g. ['cpu', 'sim:a100'] (or None for every real one)")
-    return [d if isinstance(d, Device) else hetero.device(d) for d in devices]
+    chosen = chosen_devices(devices)
+    if not chosen:
+        raise ArgumentError("devices=[]: give at least one device or selector, e.g. "
+                            "['cpu', 'sim:a100'] (or None for every real device)")
+    return chosen
 
 
 def prepare_plan(model: hetero.Model, devices: list[Device], feeds: dict[str, Any],
                  reference: dict[str, Any] | None) -> tuple[Row, Runner | None]:
-    """Compile for ``devices``, warm up, run once (discarded) and check against ORT; a
-    configuration that cannot run the model keeps its row, with the reason, and no runner."""
+    """Compile for ``devices``, warm up and check against ORT; a configuration that cannot
+    run the model keeps its row, with the reason, and no runner."""
     planned = len(devices) > 1
     label = "planned" if planned else devices[0].id
     row = Row(label, "planned" if planned else "device", [d.id for d in devices])
@@ -173,13 +178,7 @@ def prepare_plan(model: hetero.Model, devices: list[Device], feeds: dict[str, An
             started = time.perf_counter()
             plan = hetero.compile(model, devices=devices)
             row.compile_s = time.perf_counter() - started
-            started = time.perf_counter()
-            if hasattr(plan, "warmup"):
-                plan.warmup()
-            outputs = plan.run(feeds)
-            row.first_run_ms = (time.perf_counter() - started) * 1e3
-            while plan.history is not None and Feedback.recording(plan.runs):
-                plan.run(feeds)  # runs that write the history (~20 ms each) are not steady
+            outputs, row.first_run_ms = warm_up(plan, feeds)
         except HeteroError as exc:
             row.error = f"cannot run: {type(exc).__name__}: {exc}"
             return row, None
@@ -189,6 +188,19 @@ def prepare_plan(model: hetero.Model, devices: list[Device], feeds: dict[str, An
     row.estimate_ms, row.estimate_source = plan.estimate.latency_ms, provenance(plan.estimate)
     row.max_abs_error = max_abs_error(outputs, reference)
     return row, lambda: plan.run(feeds)
+
+
+def warm_up(plan: hetero.Plan, feeds: dict[str, Any]) -> tuple[dict[str, Any], float]:
+    """The first run's outputs and ms (``Plan.warmup`` included, where plans have it), then
+    the runs that save measured node times into the history (10-30 ms each, not steady)."""
+    started = time.perf_counter()
+    if hasattr(plan, "warmup"):
+        plan.warmup()
+    outputs = plan.run(feeds)
+    first_ms = (time.perf_counter() - started) * 1e3
+    while plan.history is not None and Feedback.recording(plan.runs):
+        plan.run(feeds)
+    return outputs, first_ms
 
 
 def prepare_ort(model: hetero.Model, feeds: dict[str, Any]
@@ -249,7 +261,7 @@ def max_abs_error(outputs: dict[str, Any], reference: dict[str, Any] | None) -> 
         if not isinstance(want, np.ndarray) or not hasattr(got, "shape"):
             continue
         if np.shape(got) != want.shape:
-            return float("inf")
+            return float("inf")  # shown as "shapes differ"
         if want.size:
             diff = np.abs(np.asarray(got, np.float64) - want.astype(np.float64))
             worst = max(worst, float(np.nanmax(diff)) if not np.isnan(diff).all() else 0.0)
@@ -333,8 +345,14 @@ def cells(result: BenchResult, row: Row) -> list[str]:
     return [label, ms(s["median_ms"]), ms(s["min_ms"]), f"{ms(s['p10_ms'])}-{ms(s['p90_ms'])}",
             ms(s["max_ms"]), f"{ratio:.2f}" if ratio is not None else "-",
             f"{row.compile_s:.3g}", ms(row.first_run_ms),
-            f"{row.max_abs_error:.1e}" if row.max_abs_error is not None else "-",
+            difference(row.max_abs_error),
             ms(row.estimate_ms) if row.simulated else "-"]
+
+
+def difference(error: float | None) -> str:
+    if error is None:
+        return "-"
+    return "shapes differ" if error == float("inf") else f"{error:.1e}"
 
 
 def ms(value: float) -> str:
@@ -366,31 +384,33 @@ def notes(result: BenchResult) -> list[str]:
 
 def plot_result(result: BenchResult, path: str | Path) -> Path:
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure  # no pyplot: no backend switched, no state kept
     except ImportError as exc:
         raise UnsupportedOp("BenchResult.plot needs matplotlib: pip install 'hetero[plan]'"
                             ) from exc
     rows = [r for r in result.rows if r.samples_ms]
-    figure, axes = plt.subplots(figsize=(10, 1.2 + 0.6 * max(len(rows), 1)))
+    figure = Figure(figsize=(10, 1.2 + 0.6 * max(len(rows), 1)))
+    axes = figure.subplots()
     if rows:
-        axes.boxplot([r.samples_ms for r in rows], vert=False, whis=(0, 100))
-        axes.set_yticks(range(1, len(rows) + 1),
-                        [r.label + (" (sim: host time)" if r.simulated else "") for r in rows])
-        modeled = [(r.estimate_ms, i) for i, r in enumerate(rows, 1) if r.simulated]
-        if modeled:
-            axes.plot(*zip(*modeled, strict=True), "x", color="tab:red",
-                      label="modeled latency on the simulated device")
-            axes.legend(loc="best")
-        shown = [t for r in rows for t in r.samples_ms] + [t for t, _ in modeled]
-        if max(shown) > 20 * min(shown) > 0:
-            axes.set_xscale("log")  # a modeled radio link beside a µs host run
+        draw_boxes(axes, rows)
     axes.invert_yaxis()
     axes.set_xlabel("ms per run (measured, wall clock); box p25-p75, whiskers min-max")
     axes.set_title(f"hetero bench {Path(result.model).name}: {result.repeats} runs each")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
-    plt.close(figure)
     return Path(path)
+
+
+def draw_boxes(axes: Any, rows: list[Row]) -> None:
+    """One box per row; a red x at a simulated row's modeled latency."""
+    axes.boxplot([r.samples_ms for r in rows], vert=False, whis=(0, 100))
+    axes.set_yticks(range(1, len(rows) + 1),
+                    [r.label + (" (sim: host time)" if r.simulated else "") for r in rows])
+    modeled = [(r.estimate_ms, i) for i, r in enumerate(rows, 1) if r.simulated]
+    if modeled:
+        axes.plot(*zip(*modeled, strict=True), "x", color="tab:red",
+                  label="modeled latency on the simulated device")
+        axes.legend(loc="best")
+    shown = [t for r in rows for t in r.samples_ms] + [t for t, _ in modeled]
+    if max(shown) > 20 * min(shown) > 0:
+        axes.set_xscale("log")  # a modeled radio link beside a µs host run

@@ -124,8 +124,9 @@ def test_bad_repeats_and_devices_are_argument_errors(model):
     for repeats in (0, -1, 2.5, True):
         with pytest.raises(hetero.ArgumentError, match="repeats"):
             bench(model, devices=["cpu"], repeats=repeats)
-    with pytest.raises(hetero.ArgumentError, match="devices"):
-        bench(model, devices="cpu")
+    for devices in ("cpu", []):
+        with pytest.raises(hetero.ArgumentError, match="devices"):
+            bench(model, devices=devices)
 
 
 def test_cli_table_at_120_columns(model):
