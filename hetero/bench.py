@@ -149,7 +149,8 @@ def bench(model: Any, devices: Sequence[Device | str] | None = None, repeats: in
     runners = [prepare_plan(loaded, c, feeds, reference) for c in configurations]
     runners.append((ort_row, ort_run))
     measure(runners, repeats)
-    machine["load_average_after"] = list(os.getloadavg())
+    machine.update(load_average_after=list(os.getloadavg()), numba_threading=threading_layer(),
+                   OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY"))
     return BenchResult(loaded.name, repeats, [row for row, _ in runners], machine)
 
 
@@ -249,6 +250,17 @@ def intra_op_threads() -> int:
     import numba
 
     return numba.get_num_threads()
+
+
+def threading_layer() -> str | None:
+    """numba's threading layer ("omp", "tbb", "workqueue"), once a parallel kernel has run:
+    OpenMP's workers spin after a kernel, taking a core from whatever runs next."""
+    import numba
+
+    try:
+        return numba.threading_layer()
+    except ValueError:  # no parallel kernel ran
+        return None
 
 
 def max_abs_error(outputs: dict[str, Any], reference: dict[str, Any] | None) -> float | None:
