@@ -40,11 +40,12 @@ def add_bench_command(sub: Any) -> None:
                             "cpu,sim:a100@5g (sim:PROFILE[@LINK] attaches a simulated device); "
                             "default: every real device, one per piece of hardware")
     bench.add_argument("--repeats", type=int, default=20, metavar="N",
-                       help="timed runs per configuration, after one warm-up (default 20)")
+                       help="timed runs per configuration, after its warm-up (default 20)")
     bench.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy",
                        help="an input from a .npy file (repeatable); others get seeded random "
                             "data of their declared shape")
-    bench.add_argument("--seed", type=int, default=0, help="of the random inputs (default 0)")
+    bench.add_argument("--seed", type=int, default=0, metavar="N",
+                       help="of the random inputs (default 0)")
     bench.add_argument("--json", action="store_true",
                        help="everything, per-run samples and the machine included, as JSON")
     bench.add_argument("--plot", metavar="PATH.png",
