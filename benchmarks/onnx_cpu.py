@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from test_models import LIGHT, MODELS, randomised  # noqa: E402 - the seeded models of the tests
 
 import hetero  # noqa: E402
+from hetero.bench import ort_session as session  # noqa: E402
 
 
 def median_ms(fn, repeat: int) -> float:
@@ -59,17 +60,6 @@ def batched(model: onnx.ModelProto, batch: int) -> onnx.ModelProto:
                 shape[0] = batch
                 target.CopyFrom(numpy_helper.from_array(shape, target.name))
     return model
-
-
-def session(model: onnx.ModelProto, threads: int):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3  # the light models' unused initializers warn otherwise
-    return ort.InferenceSession(model.SerializeToString(), options,
-                                providers=["CPUExecutionProvider"])
 
 
 def compare(name: str, batch: int, repeat: int, threads: int) -> tuple[float, float] | None:

@@ -19,10 +19,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import hetero.backends.tvm.compiler as compiler  # noqa: E402
-from onnx_cpu import median_ms, session  # noqa: E402
+from onnx_cpu import median_ms  # noqa: E402
 from test_models import LIGHT, randomised  # noqa: E402 - onnx_cpu put tests/ on the path
 
 import hetero  # noqa: E402
+from hetero.bench import ort_session as session  # noqa: E402
 
 
 def compiled(model: hetero.Model, device: hetero.Device) -> tuple[hetero.Plan, float]:

@@ -1,5 +1,5 @@
 """The ``hetero`` command line. One module per command: ``devices`` (and ``profiles``),
-``conformance``, ``ops``, ``run``, ``plan``, ``monitor``; ``show`` draws tables."""
+``conformance``, ``ops``, ``run``, ``plan``, ``monitor``, ``bench``; ``show`` draws tables."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 import hetero
 from hetero import progress
+from hetero.cli.bench import add_bench_command
 from hetero.cli.conformance import cmd_conformance
 from hetero.cli.devices import attach_requested, cmd_devices, cmd_profiles
 from hetero.cli.monitor import add_monitor_command
@@ -75,6 +76,7 @@ def parser() -> argparse.ArgumentParser:
     run.set_defaults(run=cmd_run)
     add_plan_command(sub)
     add_monitor_command(sub)
+    add_bench_command(sub)
     return top
 
 
