@@ -31,6 +31,7 @@ from hetero.errors import ArgumentError, HeteroError, UnsupportedOp
 from hetero.history import Feedback
 from hetero.plan.pipeline import chosen_devices
 from hetero.plan.view import provenance
+from hetero.runtime import synthetic_feeds
 
 __all__ = ["BenchResult", "Row", "bench", "ort_session"]
 
@@ -139,9 +140,7 @@ def bench(model: Any, devices: Sequence[Device | str] | None = None, repeats: in
     loaded = hetero.load(model)
     chosen = selected(devices)
     if feeds is None:
-        from hetero.cli.run import read_inputs  # one way to make feeds from declared shapes
-
-        feeds = read_inputs([], loaded.graph(), seed)
+        feeds = synthetic_feeds(loaded.graph(), seed)
     machine = machine_info(chosen, repeats)
     ort_row, ort_run, reference = prepare_ort(loaded, feeds) if onnxruntime else \
         (Row("onnxruntime", "onnxruntime", error="left out (onnxruntime=False)"), None, None)
@@ -192,14 +191,13 @@ def prepare_plan(model: hetero.Model, devices: list[Device], feeds: dict[str, An
 
 
 def warm_up(plan: hetero.Plan, feeds: dict[str, Any]) -> tuple[dict[str, Any], float]:
-    """The first run's outputs and ms (``Plan.warmup`` included, where plans have it), then
-    the runs that save measured node times into the history (10-30 ms each, not steady)."""
+    """The first run's outputs and ms (``Plan.warmup`` included), then the runs that record
+    measured node times into the history (each node timed apart: not the steady state)."""
     started = time.perf_counter()
-    if hasattr(plan, "warmup"):
-        plan.warmup()
+    plan.warmup()
     outputs = plan.run(feeds)
     first_ms = (time.perf_counter() - started) * 1e3
-    while plan.history is not None and Feedback.recording(plan.runs):
+    while plan.history is not None and Feedback.recording(plan.runs, cold=False):
         plan.run(feeds)
     return outputs, first_ms
 

@@ -7,7 +7,11 @@ device's energy counter shows over a window of runs (``Feedback``).
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import threading
+import time
+import weakref
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -21,6 +25,7 @@ from hetero.device import Device
 from hetero.energy import Window
 from hetero.queue import Work
 
+SAVE_EVERY_S = 5.0  # recorded samples reach the disk this often at most, and at exit
 SAMPLES_KEPT = 16  # measured times kept per key: enough for a median, bounded on disk
 #: measured runs of a key before their median is its estimate: the median of 3 or more
 #: ignores one outlier (a stall, another process); with fewer the cost model is used
@@ -62,6 +67,19 @@ def calibrated(device: Device, history: History) -> Device:
     return replace(device, profile=profile)
 
 
+SHARED: dict[Path, History] = {}  # History.default's instance per cache folder
+SHARED_LOCK = threading.Lock()
+#: every History in this process, so that samples not yet saved are written at exit
+UNSAVED: weakref.WeakSet[History] = weakref.WeakSet()
+
+
+@atexit.register
+def flush_all() -> None:
+    for history in list(UNSAVED):
+        with contextlib.suppress(OSError):  # a cache folder gone at exit: samples lost
+            history.flush()
+
+
 class History:
     """Measured node times on disk (JSON, ``$HETERO_CACHE_DIR/history.json``): samples per
     (op, shapes, dtype, device profile), and the sizes needed to fit unseen shapes."""
@@ -75,6 +93,20 @@ class History:
         #: samples recorded per device model since load: a cost row worked out at another
         #: count is stale (``hetero.plan.costs``)
         self._versions: dict[str, int] = {}
+        self._unsaved = False
+        self._saved_at = time.monotonic()
+        UNSAVED.add(self)
+
+    @classmethod
+    def default(cls) -> History:
+        """The history in ``$HETERO_CACHE_DIR``, one instance per folder in a process: a
+        compile sees the samples this process recorded, saved to disk yet or not."""
+        path = cache_dir() / "history.json"
+        with SHARED_LOCK:
+            found = SHARED.get(path)
+            if found is None:
+                found = SHARED[path] = cls(path)
+            return found
 
     def version(self, device: Device) -> int:
         """How many samples of this device model were recorded since the history loaded."""
@@ -111,6 +143,20 @@ class History:
         with self._lock:
             save_json(self.path, {"format": 1, "entries": self._entries,
                                    "power": self._power})
+            self._unsaved, self._saved_at = False, time.monotonic()
+
+    def changed(self, now: bool = False) -> None:
+        """Samples were recorded: saved at once when ``now``, else at most every
+        ``SAVE_EVERY_S`` and at exit. Writing the file on every recorded run cost 2-30 ms
+        a run (hash, index, rename), paid inside the runs being measured."""
+        self._unsaved = True
+        if now or time.monotonic() - self._saved_at >= SAVE_EVERY_S:
+            self.save()
+
+    def flush(self) -> None:
+        """Write what is recorded but not yet saved."""
+        if self._unsaved:
+            self.save()
 
     def runs(self, key: str) -> int:
         """How many measured runs (steady state: no first runs) the history keeps of a key."""
@@ -179,18 +225,22 @@ class Feedback:
         return bool(self.window)
 
     def remember(self, feeds: dict[str, Any], times: list[Any],
-                 together: dict[str, list[str]]) -> None:
+                 together: dict[str, list[str]], last: bool = False) -> None:
         """Measured node times into the history: real devices only (a simulated device's
-        wall clock is the host's), when the inputs have the shapes planned for."""
+        wall clock is the host's), when the inputs have the shapes planned for; saved to
+        disk now when this is the ``last`` run recorded, else soon (``History.changed``)."""
         for value in self.graph.inputs:
             info = tensor_info(self.graph, value.name)
             if info is None or tuple(np.shape(feeds[value.name])) != info.shape:
                 return
+        recorded = False
         for node, device, ms, shared in self.node_times(times, together):
             if not device.simulated:
                 key, work = self.entry(node, device)
                 self.history.record(key, node.op_type, device, work, ms, shared)
-        self.history.save()
+                recorded = True
+        if recorded:
+            self.history.changed(now=last)
 
     def entry(self, node: Any, device: Device) -> tuple[str, Work]:
         """A node's history key and work, worked out once per plan: runs are recorded at
@@ -221,7 +271,7 @@ class Feedback:
             if watts > self.devices[names[0]].profile.idle_w:
                 for name in names:
                     self.history.record_power(self.devices[name], watts)
-        self.history.save()
+        self.history.changed(now=True)
 
     def node_times(self, times: list[Any], together: dict[str, list[str]]
                    ) -> Iterator[tuple[Any, Device, float, bool]]:

@@ -310,7 +310,8 @@ class Plan:
         read_clocks(times)
         self.runs += 1
         if recording:
-            feedback.remember(feeds, times, self.together())
+            feedback.remember(feeds, times, self.together(),
+                              last=not feedback.recording(self.runs, False))
         if learning:
             feedback.learn_power(times, self.runs)
         return outputs

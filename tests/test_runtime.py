@@ -172,6 +172,7 @@ def test_recorded_runs_replay_too_and_share_the_replays_time_among_its_nodes(mon
     plan = hetero.compile(chain_model(), devices=[cpu], history=history)
     for _ in range(3):
         np.testing.assert_allclose(plan.run({"x": X})["d"], WANT, rtol=1e-6)
+    history.flush()  # as at exit
     entries = History(tmp_path / "history.json")._entries.values()
     ops = sorted(e["op"] for e in entries)
     assert ops == sorted(n.op_type for n in plan.graph.nodes)

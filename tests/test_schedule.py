@@ -179,6 +179,7 @@ def test_runs_on_real_devices_feed_the_history(tmp_path):
     feed = {"x": np.ones((1, 8, 32, 32), np.float32)}
     for _ in range(4):  # the first run compiles: not recorded
         plan.run(feed)
+    history.flush()  # as at exit: another process reads the file
     again = hetero.compile(graph, devices=[cpu, sim], placement=pins, passes=(),
                            history=History(tmp_path / "history.json"))
     sources = {d.node: d.source for d in again.decisions}

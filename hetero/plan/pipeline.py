@@ -70,7 +70,7 @@ class Pipeline:
         self.original = graph_of(model)
         with progress.step(f"optimising {len(self.original.nodes)} nodes (graph passes)"):
             self.graph = optimise(self.original, passes)  # stage 1
-        self.history = history if history is not None else History()
+        self.history = history if history is not None else History.default()
         self.model = CostModel(self.history)
         self.capabilities: dict[str, Any] = {}  # device id -> (device, capability row)
         self.costs: Known = {}  # device id -> (device, history version, cost row)
