@@ -18,6 +18,7 @@ import os
 from dataclasses import asdict, dataclass
 
 import hetero
+from hetero import progress
 from hetero.catalogue.links import radio
 
 RATES_MBIT_S = (1, 3, 10, 30, 100, 300, 1000, 3000, 10000)
@@ -83,8 +84,16 @@ def point(model: hetero.Model, link: str, mbit_s: float, objective: str) -> Poin
 def sweep(rates: tuple[float, ...], objectives: tuple[str, ...] = ("latency", "energy")
           ) -> list[Point]:
     model = resnet50()
-    return [point(model, link, rate, objective) for link in LINKS for objective in objectives
-            for rate in rates]
+    cases = [(link, objective, rate) for link in LINKS for objective in objectives
+             for rate in rates]
+    points = []
+    with progress.step("planning ResNet-50 for each link, objective and uplink rate",
+                       total=len(cases)) as advance:
+        for link, objective, rate in cases:
+            advance(0, f"planning: {link}, least {objective}, {rate:g} Mbit/s")
+            points.append(point(model, link, rate, objective))
+            advance()
+    return points
 
 
 def plot(points: list[Point], path: str) -> None:
@@ -122,6 +131,7 @@ def main() -> None:
     parser.add_argument("--plot", metavar="PATH.png")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    progress.enable()  # the sweep takes about a minute on a small machine: show it
     points = sweep(tuple(float(r) for r in args.rates.split(",")))
     if args.json:
         print(json.dumps([asdict(p) for p in points], indent=2))

@@ -27,9 +27,10 @@ import numpy as np
 import hetero
 from hetero import progress
 from hetero.device import HOST_CPU, Device
-from hetero.errors import ArgumentError, HeteroError, UnsupportedOp
+from hetero.errors import ArgumentError, HeteroError
 from hetero.history import Feedback
 from hetero.plan.pipeline import chosen_devices
+from hetero.plan.view import figure as new_figure
 from hetero.plan.view import provenance
 from hetero.runtime import synthetic_feeds
 
@@ -393,13 +394,8 @@ def notes(result: BenchResult) -> list[str]:
 
 
 def plot_result(result: BenchResult, path: str | Path) -> Path:
-    try:
-        from matplotlib.figure import Figure  # no pyplot: no backend switched, no state kept
-    except ImportError as exc:
-        raise UnsupportedOp("BenchResult.plot needs matplotlib: pip install 'hetero[plan]'"
-                            ) from exc
     rows = [r for r in result.rows if r.samples_ms]
-    figure = Figure(figsize=(10, 1.2 + 0.6 * max(len(rows), 1)))
+    figure = new_figure("BenchResult.plot", figsize=(10, 1.2 + 0.6 * max(len(rows), 1)))
     axes = figure.subplots()
     if rows:
         draw_boxes(axes, rows)

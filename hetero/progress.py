@@ -5,8 +5,8 @@ Library code marks such work with ``with progress.step("what", total=n) as advan
 Nothing is drawn unless progress is switched on (the ``hetero`` command and the examples do it;
 ``HETERO_PROGRESS=1`` does it anywhere, ``HETERO_PROGRESS=0`` silences it), so an application
 embedding hetero never gets bars on its stderr uninvited. At a terminal, nested steps share one
-rich display that disappears when the outer step ends; anywhere, a step that took a second or
-more leaves one line saying what it did and how long it took (that line is what a log keeps).
+rich display that disappears when the outer step ends; anywhere, an outermost step that took a
+second or more leaves one line saying what it did and how long (that line is what a log keeps).
 """
 
 from __future__ import annotations
@@ -60,13 +60,14 @@ def step(description: str, total: int | None = None) -> Iterator[Advance]:
         yield _ignore
         return
     started = time.perf_counter()
+    outermost = _open == 0  # a step inside another leaves no line: the outer one's covers it
     display, task = _open_task(description, total)
     try:
         yield (lambda steps=1, description=None: _advance(display, task, steps, description))
     finally:
         _close_task(display, task)
         elapsed = time.perf_counter() - started
-        if elapsed >= REPORT_AFTER_S:
+        if outermost and elapsed >= REPORT_AFTER_S:
             _console().print(f"hetero: {description}: done in {elapsed:.1f} s", style="dim",
                              highlight=False, soft_wrap=True)
 

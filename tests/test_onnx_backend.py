@@ -42,7 +42,7 @@ def run_backend_suite() -> unittest.TestResult:
 
 
 @pytest.mark.filterwarnings("ignore")  # the reference ops warn on the suite's NaN/inf inputs
-@pytest.mark.parametrize("device", ["cpu", "tvm", "cuda"])
+@pytest.mark.parametrize("device", ["cpu", pytest.param("tvm", marks=pytest.mark.slow), "cuda"])
 def test_onnx_backend_suite_passes_at_least_the_floor(device, registry, monkeypatch):
     if device == "cuda":
         pytest.importorskip("torch")

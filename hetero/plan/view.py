@@ -224,22 +224,25 @@ def save_trace(plan: Plan, path: str | Path) -> Path:
     return path
 
 
+def figure(what: str, **options: Any) -> Any:
+    """A matplotlib Figure made without pyplot (no backend switched, no global state kept in
+    the caller's process); ``what`` names the caller in the error when matplotlib is missing."""
+    try:
+        import matplotlib  # noqa: F401 - refused first when it is not installed
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise UnsupportedOp(f"{what} needs matplotlib: pip install 'hetero[plan]'") from exc
+    return Figure(**options)
+
+
 def plot(plan: Plan, path: str | Path) -> Path:
     """A timeline per device (and link) and the energy breakdown, as one image."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise UnsupportedOp("plan.plot needs matplotlib: pip install 'hetero[plan]'") from exc
-    figure, (gantt, energy) = plt.subplots(1, 2, figsize=(13, 4.5),
-                                           gridspec_kw={"width_ratios": [3, 1]})
+    drawing = figure("plan.plot", figsize=(13, 4.5))
+    gantt, energy = drawing.subplots(1, 2, gridspec_kw={"width_ratios": [3, 1]})
     draw_timeline(gantt, plan)
     draw_energy(energy, plan)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    drawing.tight_layout()
+    drawing.savefig(path, dpi=120)
     return Path(path)
 
 
