@@ -304,6 +304,10 @@ class Plan:
         meters.start()
         if replay is not None:
             outputs, times = self.run_replay(replay, checked, began, timed)
+        elif cold:  # compiles as it goes: seconds a model, so shown (plan.warmup does it apart)
+            nodes = sum(call is not None for call in self.calls)
+            with progress.step("first run: compiling kernels as it goes", total=nodes) as step:
+                outputs, times = self.run_steps(checked, began, timed, step)
         else:
             outputs, times = self.run_steps(checked, began, timed)
         self.last_run, self.last_energy = times, meters.stop()

@@ -122,3 +122,21 @@ def test_recorded_runs_reach_the_disk_soon_at_the_last_recorded_run_and_at_exit(
                    env={**os.environ, "HETERO_CACHE_DIR": str(tmp_path / "exit"),
                         "HETERO_BACKENDS": "cpu"})
     assert History(tmp_path / "exit" / "history.json").runs("k") == 1
+
+
+def test_a_cold_first_run_and_a_warmup_show_their_compiling(tmp_path, monkeypatch, capsys):
+    """Numba compiles a model's kernels on its first run (16 s for SqueezeNet here): with
+    progress on, that is never silent."""
+    from hetero import progress
+
+    monkeypatch.setenv("HETERO_PROGRESS", "1")
+    monkeypatch.setattr(progress, "REPORT_AFTER_S", 0.0)
+    cpu = hetero.device("cpu")
+    cold = hetero.compile(chain_model(), devices=[cpu], history=History(tmp_path / "h.json"))
+    cold.run({"x": X})
+    cold.run({"x": X})  # not cold: no line
+    warm = hetero.compile(chain_model(), devices=[cpu], history=History(tmp_path / "h.json"))
+    warm.warmup()
+    lines = [line for line in capsys.readouterr().err.splitlines() if "done in" in line]
+    assert [line.split(":")[1].strip() for line in lines if "kernels" in line] == [
+        "first run", "compiling kernels for the first run"], lines
