@@ -27,8 +27,8 @@ import numpy as np
 import hetero
 from hetero import progress
 from hetero.device import HOST_CPU, Device
+from hetero.discovery import real_devices
 from hetero.errors import ArgumentError, HeteroError
-from hetero.history import Feedback
 from hetero.plan.pipeline import chosen_devices
 from hetero.plan.view import figure as new_figure
 from hetero.plan.view import provenance
@@ -42,6 +42,7 @@ Runner = Callable[[], Any]
 CLOCK = "measured: wall clock (time.perf_counter) per run"
 SIMULATED = "host time computing a simulated device"
 NO_ORT = "not installed: pip install onnxruntime"
+SETTLE_S = 30.0  # at most this long running a plan until its runs are steady (plan.settled)
 
 
 @dataclass
@@ -104,9 +105,9 @@ class BenchResult:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 
-    def table(self) -> Any:
-        """A rich Table: one line per configuration."""
-        return bench_table(self)
+    def table(self, width: int | None = None) -> Any:
+        """A rich Table: one line per configuration, fitting ``width`` columns if given."""
+        return bench_table(self, width)
 
     def plot(self, path: str | Path) -> Path:
         """A box per configuration (whiskers at min and max), ONNX Runtime included."""
@@ -118,8 +119,8 @@ def row_dict(result: BenchResult, row: Row) -> dict[str, Any]:
     data = {k: v for k, v in vars(row).items() if k not in ("estimate_ms", "estimate_source")}
     data.update(source=CLOCK + (f" ({SIMULATED})" if row.simulated else ""),
                 **row.stats(), ratio_to_onnxruntime=result.ratio(row))
-    if row.max_abs_error == float("inf"):
-        data["max_abs_error"] = "output shapes differ from ONNX Runtime's"
+    if row.max_abs_error is not None and not np.isfinite(row.max_abs_error):
+        data["max_abs_error"] = difference(row.max_abs_error) + " from ONNX Runtime's"
     if row.estimate_ms is not None:
         data["estimate"] = {"latency_ms": row.estimate_ms, "source": row.estimate_source}
     return data
@@ -157,8 +158,6 @@ def bench(model: Any, devices: Sequence[Device | str] | None = None, repeats: in
 def selected(devices: Sequence[Device | str] | None) -> list[Device]:
     """The devices to time: those given (Devices or selectors), else those of hetero run."""
     if devices is None:
-        from hetero.cli.plan import real_devices  # the default of hetero run and hetero plan
-
         return real_devices()
     chosen = chosen_devices(devices)
     if not chosen:
@@ -192,13 +191,14 @@ def prepare_plan(model: hetero.Model, devices: list[Device], feeds: dict[str, An
 
 
 def warm_up(plan: hetero.Plan, feeds: dict[str, Any]) -> tuple[dict[str, Any], float]:
-    """The first run's outputs and ms (``Plan.warmup`` included), then the runs that record
-    measured node times into the history (each node timed apart: not the steady state)."""
+    """The first run's outputs and ms (``Plan.warmup`` included), then the runs until the
+    plan is settled (those recording node times or busy power time each node apart)."""
     started = time.perf_counter()
-    plan.warmup()
+    plan.warmup(feeds)
     outputs = plan.run(feeds)
     first_ms = (time.perf_counter() - started) * 1e3
-    while plan.history is not None and Feedback.recording(plan.runs, cold=False):
+    until = time.monotonic() + SETTLE_S
+    while not plan.settled and time.monotonic() < until:
         plan.run(feeds)
     return outputs, first_ms
 
@@ -274,8 +274,13 @@ def max_abs_error(outputs: dict[str, Any], reference: dict[str, Any] | None) -> 
         if np.shape(got) != want.shape:
             return float("inf")  # shown as "shapes differ"
         if want.size:
-            diff = np.abs(np.asarray(got, np.float64) - want.astype(np.float64))
-            worst = max(worst, float(np.nanmax(diff)) if not np.isnan(diff).all() else 0.0)
+            got64, want64 = np.asarray(got, np.float64), want.astype(np.float64)
+            if (np.isnan(got64) != np.isnan(want64)).any():
+                return float("nan")  # NaN on one side only: shown as "NaN differs"
+            same = np.isnan(want64) | (got64 == want64)  # NaN = NaN, inf = inf agree
+            with np.errstate(invalid="ignore"):  # inf - inf where both agree: masked
+                diff = np.where(same, 0.0, np.abs(got64 - want64))
+            worst = max(worst, float(diff.max()))
     return worst
 
 
@@ -331,31 +336,55 @@ COLUMNS = ("configuration", "median", "min", "p10-p90", "max", "x ORT", "compile
            "first run", "max |diff|", "modeled")
 
 
-def bench_table(result: BenchResult) -> Any:
+#: what a narrow terminal leaves out first (the JSON always has everything)
+DROPPED_FIRST = ("p10-p90", "compile s", "min", "max", "first run", "max |diff|", "modeled")
+
+
+def bench_table(result: BenchResult, width: int | None = None) -> Any:
     """Measured figures in the columns; what a row needs said (why it has none, a simulated
-    device, the placement) in the notes under the table."""
+    device, the placement) in the notes under the table. Within ``width`` columns the ids
+    stay whole and the least needed columns are left out (said in the notes)."""
     from rich.table import Table
     from rich.text import Text
 
+    rows = [cells(result, row) for row in result.rows]
+    shown = fitting(rows, width)
+    left_out = [c for c in COLUMNS if c not in shown]
+    caption = notes(result) + ([f"left out at this width: {', '.join(left_out)} (--json has "
+                                "every figure)"] if left_out else [])
     table = Table(title=f"hetero bench {result.model}: measured ms per run", header_style="bold",
-                  caption="\n".join(notes(result)), caption_justify="left")
-    for column in COLUMNS:
-        left = column == "configuration"
-        table.add_column(column, justify="left" if left else "right", overflow="fold",
-                         ratio=3 if left else None)
-    for row in result.rows:
-        table.add_row(*map(Text, cells(result, row)), style="red" if row.error else None)
+                  caption="\n".join(caption), caption_justify="left")
+    for column in shown:
+        first = column == "configuration"
+        table.add_column(column, justify="left" if first else "right", no_wrap=True)
+    for row, values in zip(result.rows, rows, strict=True):
+        table.add_row(*(Text(values[COLUMNS.index(c)]) for c in shown),
+                      style="red" if row.error else None)
     return table
+
+
+def fitting(rows: list[list[str]], width: int | None) -> list[str]:
+    """The columns that fit ``width`` on one line each, dropping ``DROPPED_FIRST`` in order."""
+    def natural(column: str) -> int:
+        k = COLUMNS.index(column)
+        return max([len(column)] + [len(line) for row in rows for line in row[k].splitlines()])
+
+    shown = list(COLUMNS)
+    for column in DROPPED_FIRST:
+        if width is None or sum(natural(c) + 3 for c in shown) + 1 <= width:
+            break
+        shown.remove(column)
+    return shown
 
 
 def cells(result: BenchResult, row: Row) -> list[str]:
     s, ratio = row.stats(), result.ratio(row)
-    label = row.label + (" (simulated)" if row.simulated else "")
+    label = row.label + ("\n(simulated)" if row.simulated else "")
     if not s:
-        return [f"{label} ({row.error.split(':')[0]})", *"-" * (len(COLUMNS) - 1)]
+        return [f"{label}\n({row.error.split(':')[0]})", *"-" * (len(COLUMNS) - 1)]
     return [label, ms(s["median_ms"]), ms(s["min_ms"]), f"{ms(s['p10_ms'])}-{ms(s['p90_ms'])}",
             ms(s["max_ms"]), f"{ratio:.2f}" if ratio is not None else "-",
-            f"{row.compile_s:.3g}", ms(row.first_run_ms),
+            f"{row.compile_s:.3g}" if row.compile_s is not None else "-", ms(row.first_run_ms),
             difference(row.max_abs_error),
             ms(row.estimate_ms) if row.simulated else "-"]
 
@@ -363,10 +392,14 @@ def cells(result: BenchResult, row: Row) -> list[str]:
 def difference(error: float | None) -> str:
     if error is None:
         return "-"
+    if np.isnan(error):
+        return "NaN differs"  # NaN in one output where the other has a number
     return "shapes differ" if error == float("inf") else f"{error:.1e}"
 
 
-def ms(value: float) -> str:
+def ms(value: float | None) -> str:
+    if value is None:
+        return "-"
     return f"{value:,.0f}" if value >= 1000 else f"{value:.3g}"
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from hetero.backend import Backend
-from hetero.device import Device
+from hetero.device import Device, one_per_silicon
 from hetero.errors import HeteroError, PluginError
 from hetero.plugins import (
     PluginSet,
@@ -509,6 +509,13 @@ def default_registry() -> Registry:
         if _default is None:
             _default = Registry()
         return _default
+
+
+def real_devices() -> list[Device]:
+    """Every real device, one per piece of hardware (cpu:0, not also TVM's or OpenCL's view
+    of the same cores): what ``hetero run``, ``hetero plan`` and ``hetero bench`` use by
+    default."""
+    return one_per_silicon([d for d in default_registry().devices() if not d.simulated])
 
 
 def set_default_registry(registry: Registry | None) -> Registry | None:

@@ -149,7 +149,8 @@ class History:
         """Samples were recorded: saved at once when ``now``, else at most every
         ``SAVE_EVERY_S`` and at exit. Writing the file on every recorded run cost 2-30 ms
         a run (hash, index, rename), paid inside the runs being measured."""
-        self._unsaved = True
+        if not self._unsaved:  # the clock starts at the first sample not on disk
+            self._unsaved, self._saved_at = True, time.monotonic()
         if now or time.monotonic() - self._saved_at >= SAVE_EVERY_S:
             self.save()
 
@@ -181,8 +182,10 @@ class History:
         (non-negative terms; each size's median, once it has ``MIN_RUNS``); None until
         ``MIN_FIT_POINTS`` distinct sizes exist."""
         name = profile_key(device)
+        with self._lock:  # a plan on another thread may be recording a new key
+            entries = list(self._entries.values())
         points = [(e["flops"], e["bytes"], float(np.median(e["ms"])))
-                  for e in self._entries.values() if e["op"] == op and e["device"] == name
+                  for e in entries if e["op"] == op and e["device"] == name
                   and len(e["ms"]) >= MIN_RUNS]
         if len({(f, b) for f, b, _ in points}) < MIN_FIT_POINTS:
             return None

@@ -32,10 +32,12 @@ _display: Any = None  # the rich Progress shared by the steps now open
 _open = 0
 
 
-def enable(on: bool = True) -> None:
-    """Switch progress display on (or off) for this process; ``HETERO_PROGRESS`` overrides."""
+def enable(on: bool | None = True) -> bool | None:
+    """Switch progress display on (or off; None: back to the default) for this process;
+    ``HETERO_PROGRESS`` overrides. Returns the previous setting, to restore it."""
     global _switched_on
-    _switched_on = on
+    previous, _switched_on = _switched_on, on
+    return previous
 
 
 def enabled() -> bool:
@@ -62,13 +64,15 @@ def step(description: str, total: int | None = None) -> Iterator[Advance]:
     started = time.perf_counter()
     outermost = _open == 0  # a step inside another leaves no line: the outer one's covers it
     display, task = _open_task(description, total)
+    outcome = "failed after"
     try:
         yield (lambda steps=1, description=None: _advance(display, task, steps, description))
+        outcome = "done in"
     finally:
         _close_task(display, task)
         elapsed = time.perf_counter() - started
         if outermost and elapsed >= REPORT_AFTER_S:
-            _console().print(f"hetero: {description}: done in {elapsed:.1f} s", style="dim",
+            _console().print(f"hetero: {description}: {outcome} {elapsed:.1f} s", style="dim",
                              highlight=False, soft_wrap=True)
 
 

@@ -257,6 +257,16 @@ class Plan:
         so its times are not steady state (the history skips them)."""
         return self.runs == 0 and self.warmup_ms is None
 
+    @property
+    def settled(self) -> bool:
+        """Whether the next run is steady state: not a cold first run, past the runs that
+        record node times, and no busy-power window open (those runs time each node apart
+        and may write the history)."""
+        if self.cold:
+            return False
+        feedback = self.feedback()
+        return feedback is None or not (feedback.recording(self.runs, False) or feedback.window)
+
     def warmup(self, feeds: dict[str, Any] | None = None) -> float:
         """Do now what a first run does lazily (numba compiles each node's kernels, backends
         build launch tables, a replay is recorded), so the next run is steady state.
@@ -429,10 +439,11 @@ class Plan:
         return {name: checked_feed(value, wanted[name]) for name, value in feeds.items()}
 
     # -- reporting (hetero.plan.view) -----------------------------------------------------------
-    def report(self) -> str:
+    def report(self, width: int = 180) -> str:
         """One line per node: where it runs, on which tier, its estimate, its last measured
-        run and why (fallbacks marked); then the estimate and the baselines."""
-        return view.report(self)
+        run and why (fallbacks marked); then the estimate and the baselines; ``width``
+        columns wide (the command line passes its terminal's)."""
+        return view.report(self, width)
 
     def to_json(self) -> str:
         """Placement, estimate (with provenance and energy parts), baselines, devices,

@@ -102,13 +102,13 @@ def test_warm_up_calls_plan_warmup_and_timed_runs_write_no_history(model, sims, 
 
     phase, saves, warmed = ["warm-up"], [], []
     monkeypatch.setattr(History, "save", lambda self: saves.append(phase[0]))
-    monkeypatch.setattr(hetero.Plan, "warmup", lambda self: warmed.append(self), raising=False)
+    monkeypatch.setattr(hetero.Plan, "warmup", lambda self, feeds=None: warmed.append(feeds))
     timed = library.measure
     monkeypatch.setattr(library, "measure",
                         lambda *args: (phase.__setitem__(0, "timed"), timed(*args)))
     bench(model, devices=["cpu"], repeats=3, onnxruntime=False)
     assert "warm-up" in saves and "timed" not in saves
-    assert len(warmed) == 1 and isinstance(warmed[0], hetero.Plan)
+    assert len(warmed) == 1 and set(warmed[0]) == {"x"}  # on the feeds given, not synthetic
 
 
 def test_runs_are_interleaved_round_robin():
@@ -181,3 +181,32 @@ def test_cli_bad_arguments_exit_2_with_the_reason(model, args, says):
     done = hetero_cli(*[str(model) if a == "MODEL" else a for a in args])
     assert done.returncode == 2
     assert done.stderr.startswith("hetero bench: ") and says in done.stderr
+
+
+def test_nan_on_one_side_is_a_difference_and_nan_on_both_agrees():
+    """Found by review: np.nanmax skipped NaN, so a plan returning NaN 'matched' ORT."""
+    from hetero.bench import difference, max_abs_error
+
+    nan_here = max_abs_error({"y": np.array([np.nan, 1.0])}, {"y": np.array([0.5, 1.0])})
+    assert np.isnan(nan_here) and difference(nan_here) == "NaN differs"
+    both = max_abs_error({"y": np.array([np.nan, 1.0, np.inf])},
+                         {"y": np.array([np.nan, 1.5, np.inf])})
+    assert both == 0.5
+
+
+def test_at_80_columns_ids_stay_whole_and_what_is_left_out_is_said():
+    from io import StringIO
+
+    from rich.console import Console
+
+    rows = [Row("sim:jetson-xavier-nx-gpu:0", "device", simulated=["sim:jetson-xavier-nx-gpu:0"],
+                samples_ms=[1.0, 2.0, 3.0], compile_s=0.1, first_run_ms=1900.0,
+                max_abs_error=0.0, estimate_ms=16.0),
+            Row("onnxruntime 1.32.0", "onnxruntime", samples_ms=[0.5, 0.6, 0.7])]
+    result = BenchResult("m.onnx", 3, rows, {"threads": 2})
+    out = StringIO()
+    Console(file=out, width=80).print(result.table(80))
+    lines = out.getvalue().splitlines()
+    assert max(map(len, lines)) <= 80
+    assert any("sim:jetson-xavier-nx-gpu:0 " in line for line in lines)  # whole, one line
+    assert "left out at this width: " in " ".join(out.getvalue().split())

@@ -63,7 +63,7 @@ def test_the_main_job_tells_the_demo_s_story_in_80_columns():
     link = column(lines[at:at + 4], header.index("link"), None)
     assert "5g: 8 ms, 100 Mbit/s (modeled)" in link  # the link: its kind, latency and rate
     peak = column(lines[at:at + 4], lines[at].index("845 GFLOP"), header.index("link"))
-    assert "845 GFLOP/s (derived)" in peak and "15/2.5 W (datasheet)" in peak
+    assert "845 GFLOP/s (derived)" in peak and "15/2.5 W (datasheet/estimate)" in peak
     simulated = sum(d["simulated"] for d in listing)
     assert lines[0].split(",")[-1].strip() == f"{simulated} simulated"
 
@@ -155,3 +155,19 @@ def test_conformance_is_never_silent_at_a_terminal(tmp_path: Path):
         assert "cases passed" in term.wait_for("cases passed", timeout_s=240)
     finally:
         term.close()
+
+
+def test_a_step_that_fails_says_so_and_main_leaves_progress_as_it_was(monkeypatch, capsys):
+    from hetero import cli, progress
+
+    monkeypatch.delenv("HETERO_PROGRESS", raising=False)
+    monkeypatch.setattr(progress, "REPORT_AFTER_S", 0.0)
+    previous = progress.enable()
+    try:
+        with pytest.raises(ValueError), progress.step("parsing the widget"):
+            raise ValueError("bad widget")
+    finally:
+        progress.enable(previous)
+    assert "hetero: parsing the widget: failed after" in capsys.readouterr().err
+    assert cli.main(["profiles", "--json"]) == 0
+    assert not progress.enabled()  # the command switched it on only while it ran

@@ -96,7 +96,8 @@ def test_the_report_shows_how_many_runs_an_estimate_is_the_median_of(tmp_path):
     assert {d.node: d.runs for d in again.decisions}["relu"] == 12
 
 
-def test_recorded_runs_reach_the_disk_soon_at_the_last_recorded_run_and_at_exit(tmp_path):
+def test_recorded_runs_reach_the_disk_soon_at_the_last_recorded_run_and_at_exit(tmp_path,
+                                                                                monkeypatch):
     """Writing history.json on every recorded run cost 2-30 ms inside the runs measured: now
     runs record in memory, and the file is written every SAVE_EVERY_S, when the plan stops
     recording, and at exit; a compile in the same process sees the samples at once."""
@@ -104,8 +105,10 @@ def test_recorded_runs_reach_the_disk_soon_at_the_last_recorded_run_and_at_exit(
     import subprocess
     import sys
 
+    from hetero import history
     from hetero.history import SAMPLES_KEPT
 
+    monkeypatch.setattr(history, "SAVE_EVERY_S", 3600.0)  # no timed save in this test
     path = tmp_path / "history.json"
     plan = hetero.compile(chain_model(), devices=[hetero.device("cpu")], history=History(path))
     plan.warmup()

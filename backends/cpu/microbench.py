@@ -90,7 +90,6 @@ def watts_while(domains: list, fn: Callable[[], Any]) -> float:
 
 def measure(info: HostInfo) -> dict[str, Any]:
     """Run the benchmark; return the figures and a note on each one's source."""
-    log.info("measuring the host CPU once (about a second); the result is cached")
     with progress.step("measuring the host CPU (once; cached)", total=len(MATMUL_N) + 2) \
             as advance:
         peaks = {}

@@ -100,12 +100,14 @@ def show_progress(verbose: bool = False) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     show_progress(getattr(args, "verbose", False))
-    progress.enable()
+    previous = progress.enable()
     try:
         return args.run(args)
     except hetero.HeteroError as exc:
         print(f"hetero {args.command}: {exc}", file=sys.stderr)
         return 2
+    finally:
+        progress.enable(previous)  # main() called in a process: leave it as it was
 
 
 def run() -> Any:

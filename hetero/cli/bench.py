@@ -7,14 +7,14 @@ import sys
 from typing import Any
 
 import hetero
-from hetero.cli.plan import plan_devices, real_devices
+from hetero.cli.plan import plan_devices
 from hetero.cli.run import read_inputs
+from hetero.cli.show import console
+from hetero.discovery import real_devices
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """Measure (hetero.bench), then print the table or JSON and write the plot."""
-    from rich.console import Console
-
     from hetero.bench import bench
 
     model = hetero.load(args.model)
@@ -27,7 +27,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.json:
         print(result.to_json())
     else:
-        Console(width=max(120, Console().width)).print(result.table())  # fits 120
+        out = console()
+        out.print(result.table(out.width))
     return 0
 
 

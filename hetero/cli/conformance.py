@@ -19,9 +19,16 @@ def cmd_conformance(args: argparse.Namespace) -> int:
     results = []
     with progress.step(f"conformance on {len(devices)} device(s)",
                        total=pairs * len(devices)) as advance:
+        started = [0]  # (op, dtype) pairs begun: each counts once the next begins or all end
+
+        def begin(op: str, dtype: str, device: str) -> None:
+            advance(1 if started[0] else 0, f"{device}: {op} {dtype}")
+            started[0] += 1
+
         for dev in devices:
-            results += run_suite(dev, args.op, args.dtype, lambda op, dtype, d=dev:
-                                 advance(description=f"{d.id}: {op} {dtype}"))
+            results += run_suite(dev, args.op, args.dtype,
+                                 lambda op, dtype, d=dev.id: begin(op, dtype, d))
+        advance(1 if started[0] else 0)
     failed = [r for r in results if not r.ok]
     if args.json:
         print(json.dumps({"results": [{**vars(r), "repro": r.repro} for r in results]},

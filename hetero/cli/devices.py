@@ -45,8 +45,12 @@ def unavailable_line(statuses: Sequence[Any]) -> str:
 
 def enabling(detail: str) -> str:
     """The command (or setting) in an unavailable backend's reason that enables it."""
-    found = re.search(r"pip install \S+|\b[A-Z][A-Z0-9_]+=\S+", detail)
-    return found.group(0) if found else detail
+    pip = re.search(r"pip install \S+", detail)
+    if pip:
+        return pip.group(0)
+    setting = re.search(r"\b[A-Z][A-Z0-9_]+=\S+.*", detail)  # an alternative, e.g. a simulator
+    why = re.split(r" \(|; |: ", detail, maxsplit=1)[0]
+    return f"{why}; {setting.group(0)}" if setting else detail
 
 
 def problem_lines(verbose: bool) -> list[str]:

@@ -17,6 +17,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 import hetero
+from hetero import progress
 from hetero.discovery import DeviceEvent
 from hetero.session import Session
 
@@ -127,6 +128,7 @@ def drive(session: Session, view: View, stop: threading.Event) -> None:
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
+    progress.enable(False)  # the live view owns the terminal: no second display under it
     from hetero.cli.devices import attach_requested
 
     attach_requested(args.sim)

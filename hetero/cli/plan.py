@@ -8,21 +8,20 @@ from typing import Any
 
 import hetero
 from hetero.cli.devices import attach_requested
-from hetero.device import Device, one_per_silicon
+from hetero.cli.show import console
+from hetero.device import Device
+from hetero.discovery import real_devices
 from hetero.plan.objective import OBJECTIVES
 from hetero.plan.place import STRATEGIES
 
 
-def real_devices() -> list[Device]:
-    """The default of `run` and `plan`: every real device, one per piece of hardware."""
-    return one_per_silicon([d for d in hetero.devices() if not d.simulated])
-
-
 def plan_devices(selectors: str) -> list[Device]:
-    """``sim:PROFILE[@LINK]`` attaches a simulated device; anything else is a selector."""
+    """``sim:PROFILE[@LINK]`` attaches a simulated device (an unknown profile is refused with
+    the catalogue's names), ``sim:PROFILE:N`` names one attached; anything else is a
+    selector."""
     chosen = []
     for selector in filter(None, (s.strip() for s in selectors.split(","))):
-        if selector.startswith("sim:") and selector[4:].split("@")[0] in hetero.profiles():
+        if selector.startswith("sim:") and selector not in {d.id for d in hetero.devices()}:
             chosen += attach_requested([selector[4:]])
         else:
             chosen.append(hetero.device(selector))
@@ -40,7 +39,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         if path:
             write(path)
             print(f"wrote {path}", file=sys.stderr)
-    print(plan.to_json() if args.json else plan.report())
+    print(plan.to_json() if args.json else plan.report(console().width))
     return 0
 
 

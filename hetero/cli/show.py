@@ -31,7 +31,10 @@ def peak_text(profile: DeviceProfile) -> str:
 
 
 def power_text(profile: DeviceProfile) -> str:
-    return f"{profile.active_w:g}/{profile.idle_w:g} W ({provenance(profile, 'active_w')})"
+    """Busy/idle watts, each figure's source named ("datasheet/estimate" when they differ)."""
+    busy, idle = provenance(profile, "active_w"), provenance(profile, "idle_w")
+    source = busy if busy == idle else f"{busy}/{idle}"
+    return f"{profile.active_w:g}/{profile.idle_w:g} W ({source})"
 
 
 def console(stderr: bool = False) -> Any:

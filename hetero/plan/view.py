@@ -141,7 +141,7 @@ def summary(plan: Plan) -> list[str]:
     return lines
 
 
-def report(plan: Plan) -> str:
+def report(plan: Plan, width: int = 180) -> str:
     """One line per node: where it runs, on which tier, its estimate, last run and why."""
     from io import StringIO
 
@@ -151,7 +151,7 @@ def report(plan: Plan) -> str:
 
     table = Table(title=title(plan))
     for column in ("node", "op", "device", "tier", "estimate", "last run (measured)", "why"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column == "device", overflow="fold")  # ids whole
     times = {t.node: t for t in plan.last_run}
     ops = {n.name: n.op_type for n in plan.graph.nodes}
     unit_of = {member: unit for unit, members in plan.units.items() for member in members}
@@ -162,7 +162,7 @@ def report(plan: Plan) -> str:
         table.add_row(*map(Text, cells),  # as written: names may hold [brackets]
                       style="yellow" if d.fallback or d.tier == "reference" else None)
     text = StringIO()
-    console = Console(file=text, width=180)
+    console = Console(file=text, width=width)
     console.print(table)
     for line in summary(plan):
         console.print(line, highlight=False, markup=False)
