@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+import hetero.threads  # noqa: F401 - first: thread defaults before numba is imported
 from hetero import sim
 from hetero.array import Array, asarray, empty, from_dlpack, zeros
 from hetero.backend import Backend

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hetero import progress
+from hetero import progress, threads
 from hetero.backend import Clock
 from hetero.device import HOST, Device
 from hetero.energy import Energy, Span
@@ -297,7 +297,7 @@ class Plan:
         (checked between nodes and between a Loop's iterations; a node already running on
         a device finishes first)."""
         checked = self.check_feeds(feeds)
-        with deadline(timeout_ms):
+        with deadline(timeout_ms), threads.sharing():
             return self._run(checked, feeds)
 
     def _run(self, checked: dict[str, Any], feeds: dict[str, Any]) -> dict[str, np.ndarray]:

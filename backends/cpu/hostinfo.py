@@ -7,6 +7,8 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
+from hetero.threads import allowed_cpus
+
 # /proc/cpuinfo flag -> the feature name hetero reports (the same names on every host).
 X86_FEATURES = {
     "sse4_2": "sse4.2", "avx": "avx", "avx2": "avx2", "fma": "fma", "f16c": "f16c",
@@ -90,10 +92,8 @@ def read_text(path: str) -> str:
 
 
 def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
+    """The cores this process may keep busy: affinity and cgroup quota (hetero.threads)."""
+    return allowed_cpus()
 
 
 def total_memory() -> int:
