@@ -4,6 +4,8 @@ layout conversions, padding, LRN. Imported only where used, so the CPU backend s
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 
@@ -102,3 +104,19 @@ def reduce_planes(x, out, maximum):
                     total[lane] += x[p, s, lane]
             for lane in range(lanes):
                 out[p, lane] = total[lane] / size
+
+
+@numba.njit(parallel=True, fastmath=False)
+def erf_into(x, out):  # flat arrays; math.erf per element (ONNX Erf)
+    for i in numba.prange(x.size):
+        out[i] = math.erf(x[i])
+
+
+@numba.njit(parallel=True, fastmath=False)
+def gelu_into(x, out, tanh_approximation):  # flat arrays; ONNX Gelu, either formula
+    for i in numba.prange(x.size):
+        v = x[i]
+        if tanh_approximation:
+            out[i] = 0.5 * v * (1.0 + math.tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)))
+        else:
+            out[i] = 0.5 * v * (1.0 + math.erf(v * 0.7071067811865476))

@@ -21,5 +21,6 @@ from hetero.backends.cpu.ops import (  # noqa: F401 - they register
     pool,
     shape,
     softmax,
+    special,
 )
 from hetero.backends.cpu.ops.table import TABLE, native, runs_natively  # noqa: F401
