@@ -168,3 +168,20 @@ def test_erf_and_gelu_are_native_and_match_onnx_runtime(registry, op, opset, att
         want = by_definition(op, attrs, x)
     tolerance = 1e-3 if dtype == TensorProto.FLOAT16 else 1e-6
     np.testing.assert_allclose(got, want, rtol=tolerance, atol=tolerance, equal_nan=True)
+
+
+@pytest.mark.parametrize("op", ["Neg", "Abs", "Exp", "Log", "Sqrt", "Reciprocal", "Floor",
+                                "Ceil", "Sin", "Cos", "Not"])
+def test_one_ufunc_ops_are_native_and_match_onnx_s_reference(registry, op):
+    """Issue 21: on the reference tier each cost ~10 us more a node than a native op."""
+    from onnx.reference import ReferenceEvaluator
+
+    dtype = TensorProto.BOOL if op == "Not" else TensorProto.FLOAT
+    x = (RNG.standard_normal((3, 5)) > 0) if op == "Not" else np.concatenate(
+        [RNG.standard_normal((2, 5)) * 4, [[-1.0, 0.0, -0.0, np.inf, np.nan]]]).astype(np.float32)
+    model = one_node(op, 13, shape=x.shape, dtype=dtype)
+    got, tier = run(model, x)
+    with np.errstate(all="ignore"):
+        want = ReferenceEvaluator(model.proto).run(None, {"x": x})[0]
+    assert tier == "native" and got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
