@@ -258,6 +258,11 @@ class Plan:
         return self.runs == 0 and self.warmup_ms is None
 
     @property
+    def node_calls(self) -> int:
+        """How many node calls a run makes: what a first run's progress counts."""
+        return sum(call is not None for call in self.calls)
+
+    @property
     def settled(self) -> bool:
         """Whether the next run is steady state: not a cold first run, past the runs that
         record node times, and no busy-power window open (those runs time each node apart
@@ -280,9 +285,9 @@ class Plan:
             self.warmup_ms = 0.0  # its first run did that work
             return 0.0
         checked = self.check_feeds(synthetic_feeds(self.graph) if feeds is None else feeds)
-        nodes = sum(call is not None for call in self.calls)
         began = time.perf_counter()
-        with progress.step("compiling kernels for the first run", total=nodes) as advance:
+        with progress.step("compiling kernels for the first run",
+                           total=self.node_calls) as advance:
             self.run_steps(checked, began, False, advance)
             self.warmup_ms = (time.perf_counter() - began) * 1e3  # warm: replay_for records
             self.replay_for(checked)
@@ -315,8 +320,8 @@ class Plan:
         if replay is not None:
             outputs, times = self.run_replay(replay, checked, began, timed)
         elif cold:  # compiles as it goes: seconds a model, so shown (plan.warmup does it apart)
-            nodes = sum(call is not None for call in self.calls)
-            with progress.step("first run: compiling kernels as it goes", total=nodes) as step:
+            with progress.step("first run: compiling kernels as it goes",
+                               total=self.node_calls) as step:
                 outputs, times = self.run_steps(checked, began, timed, step)
         else:
             outputs, times = self.run_steps(checked, began, timed)

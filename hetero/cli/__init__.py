@@ -17,7 +17,7 @@ from hetero.cli.devices import attach_requested, cmd_devices, cmd_profiles
 from hetero.cli.monitor import add_monitor_command
 from hetero.cli.ops import cmd_ops
 from hetero.cli.plan import add_plan_command
-from hetero.cli.run import cmd_run, read_inputs
+from hetero.cli.run import add_input_option, cmd_run, read_inputs
 
 __all__ = ["attach_requested", "main", "parser", "read_inputs", "run"]
 
@@ -62,9 +62,7 @@ def parser() -> argparse.ArgumentParser:
     ops.set_defaults(run=cmd_ops)
     run = sub.add_parser("run", help="run an ONNX model and show where each node ran")
     run.add_argument("model", help="path to the .onnx file")
-    run.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy",
-                     help="an input from a .npy file (repeatable); others get seeded random "
-                          "data of their declared shape")
+    add_input_option(run)
     run.add_argument("--device", action="append", default=[], metavar="SELECTOR",
                      help="a device the plan may use, in preference order (repeatable); "
                           "default: every real device, one per piece of hardware")

@@ -8,7 +8,7 @@ from typing import Any
 
 import hetero
 from hetero.cli.plan import plan_devices
-from hetero.cli.run import read_inputs
+from hetero.cli.run import add_input_option, read_inputs
 from hetero.cli.show import console
 from hetero.discovery import real_devices
 
@@ -42,9 +42,7 @@ def add_bench_command(sub: Any) -> None:
                             "default: every real device, one per piece of hardware")
     bench.add_argument("--repeats", type=int, default=20, metavar="N",
                        help="timed runs per configuration, after its warm-up (default 20)")
-    bench.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy",
-                       help="an input from a .npy file (repeatable); others get seeded random "
-                            "data of their declared shape")
+    add_input_option(bench)
     bench.add_argument("--seed", type=int, default=0, metavar="N",
                        help="of the random inputs (default 0)")
     bench.add_argument("--json", action="store_true",

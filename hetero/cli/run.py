@@ -34,6 +34,13 @@ def read_inputs(specs: Sequence[str], graph: Any, seed: int = 0) -> dict[str, An
     return feeds
 
 
+def add_input_option(command: argparse.ArgumentParser) -> None:
+    """``--input NAME=FILE.npy``, read by ``read_inputs``: run and bench take it alike."""
+    command.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy",
+                         help="an input from a .npy file (repeatable); others get seeded "
+                              "random data of their declared shape")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     if args.repeats < 1:
         raise hetero.ArgumentError(f"--repeats {args.repeats}: give 1 or more runs to time")
